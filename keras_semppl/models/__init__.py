@@ -1,0 +1,3 @@
+"""The SemPPL model."""
+
+from keras_semppl.models.semppl import SemPPL

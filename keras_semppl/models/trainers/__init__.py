@@ -1,0 +1,25 @@
+"""Picks the backend's training step once, at import, as Keras itself does.
+
+Each trainer only moves gradients and state; the maths lives in
+`keras_semppl.models.semppl` and `keras_semppl.losses`.
+"""
+
+import keras
+
+_BACKEND = keras.backend.backend()
+
+if _BACKEND == "jax":
+    from keras_semppl.models.trainers.jax_trainer import JAXSemPPLTrainer as Trainer
+elif _BACKEND == "tensorflow":
+    from keras_semppl.models.trainers.tensorflow_trainer import (
+        TensorFlowSemPPLTrainer as Trainer,
+    )
+elif _BACKEND == "torch":
+    from keras_semppl.models.trainers.torch_trainer import (
+        TorchSemPPLTrainer as Trainer,
+    )
+else:
+    raise ImportError(
+        f"keras-semppl supports the jax, tensorflow and torch backends; "
+        f"KERAS_BACKEND is {_BACKEND!r}."
+    )
