@@ -1,0 +1,86 @@
+"""Independent NumPy versions of SemPPL's formulas, written with plain loops."""
+
+import numpy as np
+
+
+def log_softmax(x):
+    x = np.asarray(x, dtype=np.float64)
+    m = x.max()
+    return x - m - np.log(np.exp(x - m).sum())
+
+
+def infonce(anchor, positive, negatives, temperature):
+    """-log softmax([a.p, a.n_1, ..., a.n_N] / t)[0] for one anchor."""
+    logits = [anchor @ positive] + [anchor @ n for n in negatives]
+    return -log_softmax(np.array(logits) / temperature)[0], np.array(logits) / temperature
+
+
+def kl(p_logits, q_logits):
+    """KL(softmax(q) || softmax(p))."""
+    lq, lp = log_softmax(q_logits), log_softmax(p_logits)
+    return float(np.sum(np.exp(lq) * (lq - lp)))
+
+
+def objective(online, target, neg_idx, positives, pos_mask, t, c, alpha, lam):
+    """SemPPL total loss with loops over views, examples and positives."""
+    V, B, _ = online.shape
+    L = target.shape[0]
+    P = positives.shape[2]
+    augm, sem, logits_a, logits_s = [], [], {}, {}
+    for i in range(V):
+        for j in range(L):
+            for b in range(B):
+                negs = [target[j, n] for n in neg_idx[b]]
+                loss, lg = infonce(online[i, b], target[j, b], negs, t)
+                augm.append(loss)
+                logits_a[i, j, b] = lg
+                for p in range(P):
+                    loss, lg = infonce(online[i, b], positives[j, b, p], negs, t)
+                    logits_s[i, j, b, p] = lg
+                    if pos_mask[b, p]:
+                        sem.append(loss)
+    inv_a, inv_s = [], []
+    for i in range(L):
+        for j in range(L):
+            if i == j:
+                continue
+            for b in range(B):
+                inv_a.append(kl(logits_a[i, j, b], logits_a[j, i, b]))
+                for p in range(P):
+                    if pos_mask[b, p]:
+                        inv_s.append(kl(logits_s[i, j, b, p], logits_s[j, i, b, p]))
+    mean = lambda xs: float(np.mean(xs)) if xs else 0.0
+    terms = dict(l_augm=mean(augm), l_sempos=mean(sem), i_augm=mean(inv_a), i_sempos=mean(inv_s))
+    terms["loss"] = c * (terms["l_augm"] + alpha * terms["l_sempos"]) + lam * (
+        terms["i_augm"] + terms["i_sempos"]
+    )
+    return terms
+
+
+def knn_vote(queries, keys, key_labels, key_ids, query_ids, k, num_classes):
+    """Majority vote over (view, queue) pairs; ties to the larger similarity sum."""
+    out = []
+    for b in range(queries.shape[1]):
+        counts = np.zeros(num_classes)
+        simsum = np.zeros(num_classes)
+        for v in range(queries.shape[0]):
+            for w in range(keys.shape[0]):
+                cands = [
+                    (queries[v, b] @ keys[w, q], q)
+                    for q in range(keys.shape[1])
+                    if key_labels[q] >= 0 and not (query_ids[b] >= 0 and key_ids[q] == query_ids[b])
+                ]
+                cands.sort(key=lambda s: -s[0])
+                for s, q in cands[:k]:
+                    counts[key_labels[q]] += 1
+                    simsum[key_labels[q]] += (s + 1) / 2
+        if counts.sum() == 0:
+            out.append(-1)
+            continue
+        best = [c for c in range(num_classes) if counts[c] == counts.max()]
+        out.append(max(best, key=lambda c: simsum[c]))
+    return np.array(out)
+
+
+def unit(x, axis=-1):
+    return x / np.linalg.norm(x, axis=axis, keepdims=True)

@@ -1,0 +1,117 @@
+"""Encoders: shapes, parameter counts vs torchvision's, the encoder check."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_semppl.encoders import check_encoder
+from keras_semppl.encoders import encoder_output_dim
+from keras_semppl.encoders import resnet18
+from keras_semppl.encoders import resnet34
+from keras_semppl.encoders import resnet50
+from keras_semppl.encoders import small_convnet
+
+
+def _trainable(model):
+    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+
+# Published torchvision counts minus the 1000-way fc head:
+# resnet18 11,689,512 - 513,000; resnet34 21,797,672 - 513,000;
+# resnet50 25,557,032 - 2,049,000. The CIFAR stem swaps the 7x7x3x64 stem
+# conv (9,408) for a 3x3x3x64 one (1,728).
+RESNET18_IMAGENET = 11_176_512
+RESNET18_CIFAR = RESNET18_IMAGENET - 9_408 + 1_728  # 11,168,832
+RESNET34_CIFAR = 21_284_672 - 9_408 + 1_728
+RESNET50_IMAGENET = 23_508_032
+
+
+def test_resnet18_cifar_shape_and_params():
+    model = resnet18(input_shape=(32, 32, 3), stem="cifar")
+    assert _trainable(model) == RESNET18_CIFAR
+    out = model(np.random.rand(2, 32, 32, 3).astype("float32"), training=False)
+    assert tuple(out.shape) == (2, 512)
+    assert encoder_output_dim(model) == 512
+    # Stride 1 stem: the last stage sees 32 / 8 = 4 px.
+    assert tuple(model.get_layer("stage4_block2_out").output.shape) == (
+        None, 4, 4, 512)
+
+
+def test_resnet18_imagenet_stem_params_and_resolution():
+    model = resnet18(input_shape=(64, 64, 3), stem="imagenet")
+    assert _trainable(model) == RESNET18_IMAGENET
+    # 64 -> conv s2 -> 32 -> pool -> 16 -> stages /8 -> 2.
+    assert tuple(model.get_layer("stage4_block2_out").output.shape) == (
+        None, 2, 2, 512)
+
+
+def test_resnet34_params():
+    assert _trainable(resnet34(input_shape=(32, 32, 3))) == RESNET34_CIFAR
+
+
+def test_resnet50_imagenet_shape_and_params():
+    model = resnet50(input_shape=(64, 64, 3), stem="imagenet")
+    assert _trainable(model) == RESNET50_IMAGENET
+    out = model(np.random.rand(2, 64, 64, 3).astype("float32"), training=False)
+    assert tuple(out.shape) == (2, 2048)
+    assert np.all(np.isfinite(keras.ops.convert_to_numpy(out)))
+    # Zero-initialised last BN gamma in every bottleneck (Haiku / BYOL).
+    gamma = model.get_layer("stage1_block1_3_bn").gamma
+    assert np.all(keras.ops.convert_to_numpy(gamma) == 0)
+
+
+def test_width_multiplier_and_unknown_spatial_size():
+    model = resnet18(width_multiplier=0.5)  # input (None, None, 3)
+    assert encoder_output_dim(model) == 256
+    out = model(np.zeros((1, 24, 24, 3), "float32"), training=False)
+    assert tuple(out.shape) == (1, 256)
+    # Every conv kernel scales by 1/4 except the stem's (input channels fixed).
+    convs = [w for w in model.trainable_weights if len(w.shape) == 4]
+    full = resnet18()
+    full_convs = [w for w in full.trainable_weights if len(w.shape) == 4]
+    n_half = sum(int(np.prod(w.shape)) for w in convs[1:])
+    n_full = sum(int(np.prod(w.shape)) for w in full_convs[1:])
+    assert n_half * 4 == n_full
+
+
+def test_small_convnet():
+    model = small_convnet((16, 16, 3), widths=(8, 16))
+    out = model(np.random.rand(2, 16, 16, 3).astype("float32"), training=False)
+    assert tuple(out.shape) == (2, 16)
+    # conv 3*3*3*8 + BN 2*8, conv 3*3*8*16 + BN 2*16.
+    assert _trainable(model) == 216 + 16 + 1152 + 32
+    assert tuple(model.get_layer("block1_relu").output.shape) == (None, 8, 8, 16)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="stem"):
+        resnet18(stem="tiny")
+    with pytest.raises(ValueError, match="width_multiplier"):
+        resnet50(width_multiplier=0)
+    with pytest.raises(ValueError, match="widths"):
+        small_convnet((8, 8, 3), widths=())
+
+
+def test_keras_applications_resnet50_passes_check():
+    model = keras.applications.ResNet50(
+        weights=None, include_top=False, pooling="avg", input_shape=(64, 64, 3))
+    assert check_encoder(model) is model
+    assert encoder_output_dim(model) == 2048
+
+
+def test_unpooled_encoder_fails_with_clear_message():
+    inputs = keras.Input((16, 16, 3))
+    outputs = keras.layers.Conv2D(4, 3, strides=2)(inputs)
+    model = keras.Model(inputs, outputs, name="no_pool")
+    with pytest.raises(ValueError, match=r"rank 4.*pooling='avg'"):
+        check_encoder(model)
+    with pytest.raises(ValueError, match="no_pool"):
+        encoder_output_dim(model)
+
+
+def test_multi_output_encoder_fails():
+    inputs = keras.Input((8,))
+    model = keras.Model(inputs, [keras.layers.Dense(2)(inputs),
+                                 keras.layers.Dense(3)(inputs)])
+    with pytest.raises(ValueError, match="exactly one output"):
+        check_encoder(model)

@@ -1,0 +1,72 @@
+"""Loss terms against the NumPy loops of tests/numpy_reference.py."""
+
+import math
+
+import numpy as np
+import pytest
+from keras import ops
+
+from keras_semppl.losses import masked_infonce, masked_kl_invariance, semppl_objective
+from keras_semppl.losses.contrastive import contrastive_logits
+from tests import numpy_reference as ref
+
+
+def _np(x):
+    return ops.convert_to_numpy(x)
+
+
+def test_infonce_hand_computed():
+    # anchor . positive = 1, anchor . negative = 0, t = 1:
+    # loss = -log(e / (e + 1)) = log(1 + 1/e)
+    a = np.array([[1.0, 0.0]], "float32")
+    logits = contrastive_logits(a, a, np.array([[[0.0, 1.0]]], "float32"), 1.0)
+    np.testing.assert_allclose(_np(logits), [[1.0, 0.0]])
+    assert float(masked_infonce(logits)) == pytest.approx(math.log(1 + math.exp(-1)), rel=1e-6)
+
+
+def test_masked_infonce_matches_numpy_and_ignores_masked_rows():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(6, 5)).astype("float32")
+    mask = np.array([1, 0, 1, 1, 0, 0], bool)
+    expected = np.mean([-ref.log_softmax(r)[0] for r in logits[mask]])
+    assert float(masked_infonce(logits, mask)) == pytest.approx(expected, rel=1e-5)
+    assert float(masked_infonce(logits, np.zeros(6, bool))) == 0.0
+
+
+def test_kl_invariance_hand_computed_and_zero_for_equal():
+    p = np.array([[0.0, 0.0]], "float32")  # uniform
+    q = np.array([[math.log(3.0), 0.0]], "float32")  # (3/4, 1/4)
+    expected = 0.75 * math.log(0.75 / 0.5) + 0.25 * math.log(0.25 / 0.5)
+    assert float(masked_kl_invariance(p, q)) == pytest.approx(expected, rel=1e-5)
+    assert float(masked_kl_invariance(q, q)) == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("num_large,num_small", [(2, 0), (3, 2), (1, 1)])
+def test_objective_matches_numpy_loops(num_large, num_small):
+    rng = np.random.default_rng(num_large * 10 + num_small)
+    B, D, N, P = 5, 4, 3, 2
+    V = num_large + num_small
+    online = ref.unit(rng.normal(size=(V, B, D))).astype("float32")
+    target = ref.unit(rng.normal(size=(num_large, B, D))).astype("float32")
+    neg_idx = np.stack([rng.choice([j for j in range(B) if j != b], N, replace=False) for b in range(B)]).astype("int32")
+    positives = ref.unit(rng.normal(size=(num_large, B, P, D))).astype("float32")
+    pos_mask = rng.random((B, P)) > 0.4
+    pos_mask[0] = False  # one anchor without any semantic positive
+    args = dict(temperature=0.2, c=0.3, alpha=0.2, lam=5.0)
+    got = semppl_objective(online, target, neg_idx, positives, pos_mask, **args)
+    expected = ref.objective(online, target, neg_idx, positives, pos_mask, 0.2, 0.3, 0.2, 5.0)
+    for name, value in expected.items():
+        assert float(got[name]) == pytest.approx(value, rel=1e-4, abs=1e-6), name
+    if num_large == 1:
+        assert float(got["i_augm"]) == 0.0
+
+
+def test_objective_masked_semantic_positives_give_zero_not_garbage():
+    rng = np.random.default_rng(3)
+    online = ref.unit(rng.normal(size=(2, 4, 3))).astype("float32")
+    target = ref.unit(rng.normal(size=(2, 4, 3))).astype("float32")
+    neg_idx = np.array([[1, 2], [2, 3], [3, 0], [0, 1]], "int32")
+    positives = np.full((2, 4, 1, 3), np.nan, "float32")  # must never be read
+    out = semppl_objective(online, target, neg_idx, positives, np.zeros((4, 1), bool), 0.1, 1.0, 1.0, 1.0)
+    assert float(out["l_sempos"]) == 0.0 and float(out["i_sempos"]) == 0.0
+    assert np.isfinite(float(out["loss"]))
