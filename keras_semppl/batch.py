@@ -44,6 +44,11 @@ def parse_batch(data, num_large_views, num_small_views):
         `SemPPLBatch` whose ``ids`` and ``true_labels`` are int32 (B,) tensors
         (filled with -1 when not given).
     """
+    # Keras' adapters may wrap x as (x,) or (x, None, None).
+    while isinstance(data, (tuple, list)) and len(data) >= 1 and data[-1] is None:
+        data = tuple(data[:-1])
+    if isinstance(data, (tuple, list)) and len(data) == 1:
+        data = data[0]
     if isinstance(data, dict):
         unknown = set(data) - _DICT_KEYS
         if unknown:

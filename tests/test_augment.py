@@ -6,7 +6,6 @@ import pytest
 import tensorflow as tf
 
 from keras_semppl.augment import ViewConfig
-from keras_semppl.augment import ViewSet
 from keras_semppl.augment import apply_layers
 from keras_semppl.augment import byol_view_configs
 from keras_semppl.augment import make_view_fn
@@ -218,4 +217,3 @@ def test_keras_cv_layer_on_dataset():
     view = out["large_views"][0].numpy()
     assert view.shape == images.shape
     assert view.min() >= 0.0 and view.max() <= 1.0
-    assert isinstance(ViewSet(large=(ViewConfig(),)).small, tuple)

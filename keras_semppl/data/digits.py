@@ -1,0 +1,64 @@
+"""The default data set, with no download: scikit-learn's bundled digits.
+
+1,797 grayscale 8x8 handwritten digits (values 0-16, 10 classes), scaled to
+[0, 1], resized bilinearly to `image_size` and tiled to three channels, so it
+can stand in for CIFAR-like RGB input in tests and demos.
+"""
+
+import numpy as np
+import tensorflow as tf
+from sklearn import datasets
+
+from keras_semppl.data.arrays import SemiSupervisedArrays
+from keras_semppl.data.arrays import select_labelled
+from keras_semppl.data.arrays import stratified_split
+
+NUM_CLASSES = 10
+
+
+def digits_images(image_size=32, channels=3):
+    """All digits as float32 (1797, image_size, image_size, channels) in [0, 1].
+
+    Returns:
+        (images, labels) with labels int32 (1797,).
+    """
+    if channels not in (1, 3):
+        raise ValueError(f"`channels` must be 1 or 3; got {channels}.")
+    if int(image_size) <= 0:
+        raise ValueError(f"`image_size` must be positive; got {image_size}.")
+    digits = datasets.load_digits()
+    images = digits.images.astype(np.float32)[..., np.newaxis] / 16.0
+    images = tf.image.resize(images, (image_size, image_size), method="bilinear")
+    images = np.clip(images.numpy(), 0.0, 1.0)
+    if channels == 3:
+        images = np.repeat(images, 3, axis=-1)
+    return images, digits.target.astype(np.int32)
+
+
+def load_digits(image_size=32, val_fraction=0.2, label_fraction=0.1,
+                labels_per_class=None, seed=0, channels=3):
+    """Digits as a semi-supervised problem.
+
+    A stratified split (seed `seed`) keeps `val_fraction` of every class for
+    validation; in the training part, the same number of examples per class
+    keeps its label (`labels_per_class`, or round(label_fraction * N_train /
+    10)) and the rest get -1. With the defaults: 1,438 training examples of
+    which 140 labelled (14 per class), 359 validation examples.
+
+    Returns:
+        `SemiSupervisedArrays` with images (N, image_size, image_size,
+        channels) float32 in [0, 1].
+    """
+    images, targets = digits_images(image_size, channels)
+    train_index, val_index = stratified_split(targets, val_fraction, seed=(seed, 0))
+    true_labels = targets[train_index]
+    labels = select_labelled(true_labels, NUM_CLASSES, label_fraction,
+                             labels_per_class, seed=(seed, 1))
+    return SemiSupervisedArrays(
+        images=images[train_index],
+        labels=labels,
+        true_labels=true_labels,
+        val_images=images[val_index],
+        val_labels=targets[val_index],
+        num_classes=NUM_CLASSES,
+    )
