@@ -27,5 +27,7 @@ def masked_kl_invariance(logits_p, logits_q, mask=None):
     per_row = ops.sum(ops.exp(log_q) * (log_q - log_p), axis=-1)
     if mask is None:
         return ops.mean(per_row)
-    weights = ops.cast(ops.broadcast_to(mask, ops.shape(per_row)), per_row.dtype)
-    return ops.sum(per_row * weights) / ops.maximum(ops.sum(weights), 1.0)
+    mask = ops.broadcast_to(mask, ops.shape(per_row))
+    # where, not a product: a masked row never leaks NaN or inf into the mean.
+    total = ops.sum(ops.where(mask, per_row, 0.0))
+    return total / ops.maximum(ops.sum(ops.cast(mask, per_row.dtype)), 1.0)

@@ -59,6 +59,11 @@ def semppl_objective(
         dict of scalars: ``loss``, ``l_augm``, ``l_sempos``, ``i_augm``,
         ``i_sempos``.
     """
+    online, target, positives = (
+        ops.convert_to_tensor(x, "float32") for x in (online, target, positives)
+    )
+    negative_indices = ops.convert_to_tensor(negative_indices, "int32")
+    positive_mask = ops.convert_to_tensor(positive_mask, "bool")
     num_large = target.shape[0]
     # Candidates per target view j: (1, L, B, D) positives, (1, L, B, N, D) negatives.
     negatives = ops.take(target, negative_indices, axis=1)
