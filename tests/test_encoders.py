@@ -26,14 +26,22 @@ RESNET34_CIFAR = 21_284_672 - 9_408 + 1_728
 RESNET50_IMAGENET = 23_508_032
 
 
-def test_resnet18_cifar_shape_and_params():
-    model = resnet18(input_shape=(32, 32, 3), stem="cifar")
-    assert _trainable(model) == RESNET18_CIFAR
-    out = model(np.random.rand(2, 32, 32, 3).astype("float32"), training=False)
-    assert tuple(out.shape) == (2, 512)
-    assert encoder_output_dim(model) == 512
+@pytest.fixture(scope="module")
+def r18():
+    return resnet18(input_shape=(32, 32, 3), stem="cifar")
+
+
+@pytest.fixture(scope="module")
+def r50():
+    return resnet50(input_shape=(64, 64, 3), stem="imagenet")
+
+
+def test_resnet18_cifar_shape_and_params(r18):
+    assert _trainable(r18) == RESNET18_CIFAR
+    assert tuple(r18.output.shape) == (None, 512)
+    assert encoder_output_dim(r18) == 512
     # Stride 1 stem: the last stage sees 32 / 8 = 4 px.
-    assert tuple(model.get_layer("stage4_block2_out").output.shape) == (
+    assert tuple(r18.get_layer("stage4_block2_out").output.shape) == (
         None, 4, 4, 512)
 
 
@@ -49,35 +57,34 @@ def test_resnet34_params():
     assert _trainable(resnet34(input_shape=(32, 32, 3))) == RESNET34_CIFAR
 
 
-def test_resnet50_imagenet_shape_and_params():
-    model = resnet50(input_shape=(64, 64, 3), stem="imagenet")
-    assert _trainable(model) == RESNET50_IMAGENET
-    out = model(np.random.rand(2, 64, 64, 3).astype("float32"), training=False)
+def test_resnet50_imagenet_shape_and_params(r50):
+    assert _trainable(r50) == RESNET50_IMAGENET
+    out = r50(np.random.rand(2, 64, 64, 3).astype("float32"), training=False)
     assert tuple(out.shape) == (2, 2048)
     assert np.all(np.isfinite(keras.ops.convert_to_numpy(out)))
     # Zero-initialised last BN gamma in every bottleneck (Haiku / BYOL).
-    gamma = model.get_layer("stage1_block1_3_bn").gamma
+    gamma = r50.get_layer("stage1_block1_3_bn").gamma
     assert np.all(keras.ops.convert_to_numpy(gamma) == 0)
+    assert np.all(keras.ops.convert_to_numpy(
+        r50.get_layer("stage1_block1_2_bn").gamma) == 1)
 
 
-def test_width_multiplier_and_unknown_spatial_size():
+def test_width_multiplier_and_unknown_spatial_size(r18):
     model = resnet18(width_multiplier=0.5)  # input (None, None, 3)
+    assert tuple(model.input.shape) == (None, None, None, 3)
     assert encoder_output_dim(model) == 256
-    out = model(np.zeros((1, 24, 24, 3), "float32"), training=False)
-    assert tuple(out.shape) == (1, 256)
-    # Every conv kernel scales by 1/4 except the stem's (input channels fixed).
-    convs = [w for w in model.trainable_weights if len(w.shape) == 4]
-    full = resnet18()
-    full_convs = [w for w in full.trainable_weights if len(w.shape) == 4]
-    n_half = sum(int(np.prod(w.shape)) for w in convs[1:])
-    n_full = sum(int(np.prod(w.shape)) for w in full_convs[1:])
-    assert n_half * 4 == n_full
+    assert tuple(model.compute_output_shape((1, 24, 24, 3))) == (1, 256)
+    # Every conv kernel shrinks 4x except the stem's (input channels fixed).
+    def conv_params(m):
+        convs = [w for w in m.trainable_weights if len(w.shape) == 4]
+        return sum(int(np.prod(w.shape)) for w in convs[1:])
+    assert conv_params(model) * 4 == conv_params(r18)
 
 
 def test_small_convnet():
     model = small_convnet((16, 16, 3), widths=(8, 16))
-    out = model(np.random.rand(2, 16, 16, 3).astype("float32"), training=False)
-    assert tuple(out.shape) == (2, 16)
+    # Symbolic shapes only: ResNet-50 above runs the real forward pass.
+    assert tuple(model.compute_output_shape((2, 16, 16, 3))) == (2, 16)
     # conv 3*3*3*8 + BN 2*8, conv 3*3*8*16 + BN 2*16.
     assert _trainable(model) == 216 + 16 + 1152 + 32
     assert tuple(model.get_layer("block1_relu").output.shape) == (None, 8, 8, 16)
@@ -101,7 +108,7 @@ def test_keras_applications_resnet50_passes_check():
 
 def test_unpooled_encoder_fails_with_clear_message():
     inputs = keras.Input((16, 16, 3))
-    outputs = keras.layers.Conv2D(4, 3, strides=2)(inputs)
+    outputs = keras.layers.AveragePooling2D(2)(inputs)  # (B, 8, 8, 3)
     model = keras.Model(inputs, outputs, name="no_pool")
     with pytest.raises(ValueError, match=r"rank 4.*pooling='avg'"):
         check_encoder(model)
@@ -111,7 +118,7 @@ def test_unpooled_encoder_fails_with_clear_message():
 
 def test_multi_output_encoder_fails():
     inputs = keras.Input((8,))
-    model = keras.Model(inputs, [keras.layers.Dense(2)(inputs),
-                                 keras.layers.Dense(3)(inputs)])
+    model = keras.Model(inputs, [keras.layers.Identity()(inputs),
+                                 keras.layers.ReLU()(inputs)])
     with pytest.raises(ValueError, match="exactly one output"):
         check_encoder(model)

@@ -1,0 +1,180 @@
+"""ResNet-18/34/50 encoders (He et al. 2016) as functional Keras models.
+
+Each returns a `keras.Model` from images `(B, H, W, C)` to globally
+average-pooled features `(B, F)`, F = 512 * width (18/34) or 2048 * width
+(50), with no classification head. Details follow the BYOL / SemPPL ResNet
+torso (Grill et al. 2020, Haiku `ResNet` v1): bias-free convolutions,
+BatchNorm with decay 0.9 and epsilon 1e-5, the stride of a bottleneck on
+its 3x3 convolution ("ResNet v1.5"), the last BatchNorm of each bottleneck
+initialised to zero. Unlike Haiku, a projection shortcut (1x1 conv + BN) is
+used only where the shape changes (He et al. option B), which gives the
+standard parameter counts (ResNet-50: 23.51M without the head).
+"""
+
+import keras
+from keras import layers
+
+_STEMS = ("cifar", "imagenet")
+
+
+def resnet18(
+    input_shape=(None, None, 3),
+    stem="cifar",
+    width_multiplier=1,
+    zero_init_residual=False,
+    bn_momentum=0.9,
+    bn_epsilon=1e-5,
+    name="resnet18",
+):
+    """ResNet-18: BasicBlocks (2, 2, 2, 2); output `(B, 512 * width)`.
+
+    Args:
+        input_shape: `(H, W, C)`; spatial sizes may be None.
+        stem: `"cifar"` (3x3 conv, stride 1, no max-pool; for 32 px
+            images) or `"imagenet"` (7x7 conv stride 2, 3x3 max-pool stride 2).
+        width_multiplier: positive int or float scaling every channel count.
+        zero_init_residual: start the last BatchNorm gamma of each residual
+            branch at 0, so every block starts as the identity (Goyal et al.
+            2017).
+        bn_momentum, bn_epsilon: BatchNorm settings (BYOL: 0.9, 1e-5).
+        name: model name.
+    """
+    return _resnet(
+        "basic", (2, 2, 2, 2), input_shape, stem, width_multiplier,
+        zero_init_residual, bn_momentum, bn_epsilon, name,
+    )
+
+
+def resnet34(
+    input_shape=(None, None, 3),
+    stem="cifar",
+    width_multiplier=1,
+    zero_init_residual=False,
+    bn_momentum=0.9,
+    bn_epsilon=1e-5,
+    name="resnet34",
+):
+    """ResNet-34: BasicBlocks (3, 4, 6, 3); output `(B, 512 * width)`.
+
+    Arguments as for `resnet18`.
+    """
+    return _resnet(
+        "basic", (3, 4, 6, 3), input_shape, stem, width_multiplier,
+        zero_init_residual, bn_momentum, bn_epsilon, name,
+    )
+
+
+def resnet50(
+    input_shape=(None, None, 3),
+    stem="imagenet",
+    width_multiplier=1,
+    zero_init_residual=True,
+    bn_momentum=0.9,
+    bn_epsilon=1e-5,
+    name="resnet50",
+):
+    """ResNet-50: Bottlenecks (3, 4, 6, 3); output `(B, 2048 * width)`.
+
+    Arguments as for `resnet18`; `zero_init_residual` defaults to True as in
+    the Haiku ResNet used by BYOL and SemPPL.
+    """
+    return _resnet(
+        "bottleneck", (3, 4, 6, 3), input_shape, stem, width_multiplier,
+        zero_init_residual, bn_momentum, bn_epsilon, name,
+    )
+
+
+def _resnet(
+    block, blocks_per_stage, input_shape, stem, width_multiplier,
+    zero_init_residual, bn_momentum, bn_epsilon, name,
+):
+    if stem not in _STEMS:
+        raise ValueError(f"`stem` must be one of {_STEMS}, got {stem!r}.")
+    if not width_multiplier > 0:
+        raise ValueError(
+            f"`width_multiplier` must be > 0, got {width_multiplier}."
+        )
+    if len(input_shape) != 3:
+        raise ValueError(
+            f"`input_shape` must be (H, W, C), got {tuple(input_shape)}."
+        )
+
+    def width(channels):
+        return max(1, int(round(channels * width_multiplier)))
+
+    bn = dict(momentum=bn_momentum, epsilon=bn_epsilon)
+    inputs = keras.Input(shape=input_shape, name="images")
+    if stem == "cifar":
+        x = _conv_bn(inputs, width(64), 3, 1, "stem", bn)
+    else:
+        x = _conv_bn(inputs, width(64), 7, 2, "stem", bn)
+        x = layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(
+            x
+        )
+    block_fn = _basic_block if block == "basic" else _bottleneck_block
+    for stage, num_blocks in enumerate(blocks_per_stage):
+        channels = width(64 * 2**stage)
+        for i in range(num_blocks):
+            stride = 2 if (stage > 0 and i == 0) else 1
+            x = block_fn(
+                x, channels, stride, f"stage{stage + 1}_block{i + 1}", bn,
+                zero_init_residual,
+            )
+    outputs = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _he_fan_out():
+    # He et al. 2015 variance (2 / fan_out, as torchvision's ResNet), drawn
+    # uniformly: JAX compiles a random draw per kernel shape, and the uniform
+    # one compiles several times faster than (truncated) normal on CPU.
+    return keras.initializers.VarianceScaling(
+        2.0, mode="fan_out", distribution="uniform"
+    )
+
+
+def _conv_bn(x, filters, kernel, stride, name, bn, relu=True, zero_gamma=False):
+    x = layers.Conv2D(
+        filters,
+        kernel,
+        strides=stride,
+        padding="same",
+        use_bias=False,
+        kernel_initializer=_he_fan_out(),
+        name=f"{name}_conv",
+    )(x)
+    x = layers.BatchNormalization(
+        gamma_initializer="zeros" if zero_gamma else "ones",
+        name=f"{name}_bn",
+        **bn,
+    )(x)
+    if relu:
+        x = layers.ReLU(name=f"{name}_relu")(x)
+    return x
+
+
+def _shortcut(x, out_channels, stride, name, bn):
+    if stride == 1 and x.shape[-1] == out_channels:
+        return x
+    return _conv_bn(x, out_channels, 1, stride, f"{name}_proj", bn, relu=False)
+
+
+def _basic_block(x, channels, stride, name, bn, zero_init):
+    """Two 3x3 convs; out channels = `channels`."""
+    shortcut = _shortcut(x, channels, stride, name, bn)
+    y = _conv_bn(x, channels, 3, stride, f"{name}_1", bn)
+    y = _conv_bn(y, channels, 3, 1, f"{name}_2", bn, relu=False,
+                 zero_gamma=zero_init)
+    y = layers.Add(name=f"{name}_add")([shortcut, y])
+    return layers.ReLU(name=f"{name}_out")(y)
+
+
+def _bottleneck_block(x, channels, stride, name, bn, zero_init):
+    """1x1 -> 3x3 (strided) -> 1x1 x4; out channels = `4 * channels`."""
+    shortcut = _shortcut(x, 4 * channels, stride, name, bn)
+    y = _conv_bn(x, channels, 1, 1, f"{name}_1", bn)
+    y = _conv_bn(y, channels, 3, stride, f"{name}_2", bn)
+    y = _conv_bn(y, 4 * channels, 1, 1, f"{name}_3", bn, relu=False,
+                 zero_gamma=zero_init)
+    y = layers.Add(name=f"{name}_add")([shortcut, y])
+    return layers.ReLU(name=f"{name}_out")(y)

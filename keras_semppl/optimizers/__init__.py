@@ -1,0 +1,5 @@
+"""Optimizers missing from Keras core."""
+
+from keras_semppl.optimizers.lars import LARS
+
+__all__ = ["LARS"]
