@@ -29,7 +29,8 @@ extras = {
     "jax": ["jax>=0.4.30"],
     "torch": ["torch>=2.1"],
     "tfds": ["tensorflow-datasets>=4.9", "importlib_resources"],
-    "test": ["pytest>=7", "pytest-xdist>=3"],
+    # keras-cv: its layers are tested as a drop-in for our augmentations.
+    "test": ["pytest>=7", "keras-cv>=0.9"],
 }
 extras["all"] = sorted(set(extras["jax"] + extras["torch"] + extras["tfds"]))
 
