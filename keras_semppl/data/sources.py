@@ -1,0 +1,85 @@
+"""One string picks the training data: digits, an image folder or a TFDS set.
+
+Accepted specs:
+  - "digits": scikit-learn's bundled digits (`load_digits`, no download);
+  - "folder:PATH": an image folder `PATH/<class>/<image>` (`load_image_folder`);
+  - "tfds:NAME" or a bare TFDS name such as "cifar10", "stl10",
+    "imagenette/160px-v2" (`load_tfds`, never downloads).
+"""
+
+import re
+
+from keras_semppl.data.digits import load_digits
+from keras_semppl.data.image_folder import load_image_folder
+from keras_semppl.data.tfds_source import load_tfds
+
+ACCEPTED_FORMS = ('"digits"', '"folder:PATH"', '"tfds:NAME"',
+                  'a TFDS name such as "cifar10", "cifar100", "stl10" or '
+                  '"imagenette/160px-v2"')
+_TFDS_NAME = re.compile(r"^[a-z][a-z0-9_]*(/[A-Za-z0-9_.\-]+)?(:[0-9.*]+)?$")
+_STREAM_ONLY = ("imagenet2012", "imagenet2012_subset")
+
+
+def _unknown(spec, why=""):
+    return ValueError(
+        f"Unknown data set spec {spec!r}{why}. Accepted forms: "
+        + ", ".join(ACCEPTED_FORMS) + ".")
+
+
+def _tfds_builder_known(name):
+    import tensorflow_datasets as tfds  # noqa: PLC0415 (slow import, lazy)
+    return name.split("/")[0].split(":")[0] in set(tfds.list_builders())
+
+
+def resolve_dataset(spec, data_dir=None, image_size=None, label_fraction=None,
+                    labels_per_class=None, seed=0, val_fraction=0.1):
+    """Loads the data set named by `spec` as `SemiSupervisedArrays`.
+
+    Args:
+        spec: see the module docstring.
+        data_dir: TFDS data directory (TFDS sources only; None: TFDS default).
+        image_size: int or (height, width) for folders and TFDS; an int for
+            digits (default 32). None: the source's natural size.
+        label_fraction, labels_per_class: label budget. For digits with
+            neither given, `load_digits`'s default (10%); elsewhere, all
+            labels are kept.
+        seed: seeds the splits.
+        val_fraction: stratified share of labelled data kept for validation.
+
+    Returns:
+        `SemiSupervisedArrays` (a `SourceArrays` for folders and TFDS) with
+        images float32 (N, H, W, C) in [0, 1].
+
+    Raises:
+        ValueError: unknown spec (listing the accepted forms), or any error
+            of the chosen loader.
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise _unknown(spec)
+    spec = spec.strip()
+    if spec == "digits":
+        if isinstance(image_size, (tuple, list)):
+            if len(set(image_size)) != 1:
+                raise ValueError(f"digits images are square; got image_size={image_size!r}.")
+            image_size = image_size[0]
+        kwargs = {} if label_fraction is None else {"label_fraction": label_fraction}
+        return load_digits(image_size=32 if image_size is None else image_size,
+                           val_fraction=val_fraction, labels_per_class=labels_per_class,
+                           seed=seed, **kwargs)
+    if spec.startswith("folder:"):
+        path = spec[len("folder:"):]
+        if not path:
+            raise _unknown(spec, " (empty folder path)")
+        return load_image_folder(path, image_size=image_size, val_fraction=val_fraction,
+                                 label_fraction=label_fraction,
+                                 labels_per_class=labels_per_class, seed=seed)
+    name = spec[len("tfds:"):] if spec.startswith("tfds:") else spec
+    if not _TFDS_NAME.match(name) or not _tfds_builder_known(name):
+        raise _unknown(spec)
+    if name.split("/")[0].split(":")[0] in _STREAM_ONLY:
+        raise ValueError(
+            f"{spec!r} is too large to hold in memory; use "
+            "keras_semppl.data.tfds_source.tfds_imagenet_subset for ImageNet.")
+    return load_tfds(name, data_dir, image_size=image_size, label_fraction=label_fraction,
+                     labels_per_class=labels_per_class, val_fraction=val_fraction,
+                     seed=seed)
