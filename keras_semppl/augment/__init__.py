@@ -9,3 +9,6 @@ from keras_semppl.augment.layer_adapter import apply_layers
 from keras_semppl.augment.layer_adapter import map_with_layers
 from keras_semppl.augment.random_resized_crop import random_resized_crop
 from keras_semppl.augment.random_resized_crop import sample_crop_boxes
+from keras_semppl.augment.presets import PRESETS
+from keras_semppl.augment.presets import view_preset
+from keras_semppl.augment.device_augment import DeviceViewAugmentation

@@ -1,8 +1,9 @@
 """In-memory semi-supervised data sets and the splits that build them.
 
 Any source (scikit-learn digits, a TFDS data set, NumPy files) can fill a
-`SemiSupervisedArrays`; `stratified_split` and `select_labelled` give the
-deterministic, class-balanced splits used by `load_digits`.
+`SemiSupervisedArrays` (or `SourceArrays`, which adds class names and
+origin); `stratified_split`, `select_labelled` and `apply_label_budget` give
+the deterministic, class-balanced splits used by every loader.
 """
 
 import dataclasses
@@ -53,25 +54,70 @@ class SemiSupervisedArrays:
     def num_labelled(self):
         return int(np.sum(self.labelled_mask))
 
+    @property
+    def num_unknown(self):
+        """Training examples whose true class is unknown (true label -1)."""
+        return int(np.sum(self.true_labels < 0))
+
     def counts(self):
-        """int (K, 3): per class, labelled / unlabelled / validation counts."""
+        """int (K, 3): per class, labelled / unlabelled / validation counts.
+
+        Training examples with true label -1 (class unknown, e.g. from an
+        unlabelled folder) are left out; see `num_unknown`.
+        """
         k = self.num_classes
+        known = self.true_labels >= 0
         mask = self.labelled_mask
         return np.stack([
             np.bincount(self.true_labels[mask], minlength=k),
-            np.bincount(self.true_labels[~mask], minlength=k),
+            np.bincount(self.true_labels[~mask & known], minlength=k),
             np.bincount(self.val_labels, minlength=k),
         ], axis=1)
 
-    def summary(self):
-        """A small table of counts per class."""
+    def _summary_lines(self, names, head):
         counts = self.counts()
-        lines = [f"images {tuple(self.images.shape[1:])}, {self.num_classes} classes",
-                 f"{'class':>5} {'labelled':>9} {'unlabelled':>11} {'val':>6}"]
-        for c, (lab, unlab, val) in enumerate(counts):
-            lines.append(f"{c:>5} {lab:>9} {unlab:>11} {val:>6}")
+        width = max([5] + [len(n) for n in names])
+        lines = [head, f"{'class':>{width}} {'labelled':>9} {'unlabelled':>11} {'val':>6}"]
+        for name, (lab, unlab, val) in zip(names, counts):
+            lines.append(f"{name:>{width}} {lab:>9} {unlab:>11} {val:>6}")
+        if self.num_unknown:
+            lines.append(f"{'(none)':>{width}} {0:>9} {self.num_unknown:>11} {0:>6}")
         lab, unlab, val = counts.sum(axis=0)
-        lines.append(f"{'total':>5} {lab:>9} {unlab:>11} {val:>6}")
+        lines.append(f"{'total':>{width}} {lab:>9} {unlab + self.num_unknown:>11} {val:>6}")
+        return lines
+
+    def summary(self):
+        """A small table of counts per class (unknown-class examples on a line
+        of their own, labelled "(none)")."""
+        head = f"images {tuple(self.images.shape[1:])}, {self.num_classes} classes"
+        return "\n".join(self._summary_lines(
+            [str(c) for c in range(self.num_classes)], head))
+
+
+@dataclasses.dataclass
+class SourceArrays(SemiSupervisedArrays):
+    """`SemiSupervisedArrays` that remembers where it came from.
+
+    Attributes:
+        class_names: tuple of K names, index = class id.
+        skipped: list of file paths that could not be decoded and were
+            skipped (image folders with `skip_corrupt=True`).
+        source: a short description of the origin (folder or data set).
+    """
+
+    class_names: tuple = ()
+    skipped: list = dataclasses.field(default_factory=list)
+    source: str = ""
+
+    def summary(self):
+        """The per-class table with class names, plus the skipped-file count."""
+        names = list(self.class_names) or [str(c) for c in range(self.num_classes)]
+        head = f"images {tuple(self.images.shape[1:])}, {self.num_classes} classes"
+        if self.source:
+            head = f"{self.source}: {head}"
+        lines = self._summary_lines(names, head)
+        if self.skipped:
+            lines.append(f"skipped {len(self.skipped)} undecodable file(s)")
         return "\n".join(lines)
 
 
@@ -134,3 +180,19 @@ def select_labelled(true_labels, num_classes, label_fraction=None,
         keep = rng.choice(members, labels_per_class, replace=False)
         labels[keep] = c
     return labels
+
+
+def apply_label_budget(true_labels, num_classes, label_fraction=None,
+                       labels_per_class=None, seed=0):
+    """The visible labels of a labelled pool under an optional budget.
+
+    With neither `label_fraction` nor `labels_per_class`, every label stays
+    visible (a copy of `true_labels`); otherwise `select_labelled`.
+
+    Returns:
+        int32 (N,): the true label where kept, -1 elsewhere.
+    """
+    if label_fraction is None and labels_per_class is None:
+        return np.asarray(true_labels).astype(np.int32, copy=True)
+    return select_labelled(true_labels, num_classes, label_fraction,
+                           labels_per_class, seed=seed)

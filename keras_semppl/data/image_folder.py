@@ -6,77 +6,17 @@ held in memory as float32: fine at CIFAR or STL scale, not at ImageNet scale.
 """
 
 import collections
-import dataclasses
 import os
 
 import numpy as np
 import tensorflow as tf
 
-from keras_semppl.data.arrays import SemiSupervisedArrays
-from keras_semppl.data.arrays import select_labelled
+from keras_semppl.data.arrays import SourceArrays  # noqa: F401 (re-exported)
+from keras_semppl.data.arrays import apply_label_budget
 from keras_semppl.data.arrays import stratified_split
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 _BATCH = 512
-
-
-@dataclasses.dataclass
-class SourceArrays(SemiSupervisedArrays):
-    """`SemiSupervisedArrays` that remembers where it came from.
-
-    Training examples may carry true label -1 (images from an unlabelled
-    folder or split whose class nobody knows); `counts` and `summary` leave
-    them out of the per-class table and report them on a line of their own.
-
-    Attributes:
-        class_names: tuple of K names, index = class id.
-        skipped: list of file paths that could not be decoded and were
-            skipped (only with `skip_corrupt=True`).
-        source: a short description of the origin (folder or data set).
-    """
-
-    class_names: tuple = ()
-    skipped: list = dataclasses.field(default_factory=list)
-    source: str = ""
-
-    @property
-    def num_unknown(self):
-        """Training examples whose true class is unknown (true label -1)."""
-        return int(np.sum(self.true_labels < 0))
-
-    def counts(self):
-        """int (K, 3): per class, labelled / unlabelled / validation counts.
-
-        Examples with true label -1 are not counted (see `num_unknown`).
-        """
-        k = self.num_classes
-        known = self.true_labels >= 0
-        mask = self.labelled_mask
-        return np.stack([
-            np.bincount(self.true_labels[mask], minlength=k),
-            np.bincount(self.true_labels[~mask & known], minlength=k),
-            np.bincount(self.val_labels, minlength=k),
-        ], axis=1)
-
-    def summary(self):
-        """A small table of counts per class, plus unknown and skipped counts."""
-        counts = self.counts()
-        names = list(self.class_names) or [str(c) for c in range(self.num_classes)]
-        width = max(5, *(len(n) for n in names)) if names else 5
-        head = f"images {tuple(self.images.shape[1:])}, {self.num_classes} classes"
-        if self.source:
-            head = f"{self.source}: {head}"
-        lines = [head,
-                 f"{'class':>{width}} {'labelled':>9} {'unlabelled':>11} {'val':>6}"]
-        for name, (lab, unlab, val) in zip(names, counts):
-            lines.append(f"{name:>{width}} {lab:>9} {unlab:>11} {val:>6}")
-        if self.num_unknown:
-            lines.append(f"{'(none)':>{width}} {0:>9} {self.num_unknown:>11} {0:>6}")
-        lab, unlab, val = counts.sum(axis=0)
-        lines.append(f"{'total':>{width}} {lab:>9} {unlab + self.num_unknown:>11} {val:>6}")
-        if self.skipped:
-            lines.append(f"skipped {len(self.skipped)} undecodable file(s)")
-        return "\n".join(lines)
 
 
 def _size_pair(image_size):
@@ -306,11 +246,8 @@ def load_image_folder(root, unlabelled_dir=None, image_size=None, channels=3,
         train_pos, val_pos = np.arange(len(class_index)), np.arange(0)
     train_index, val_index = class_index[train_pos], class_index[val_pos]
     true_labels = targets[train_index]
-    if label_fraction is None and labels_per_class is None:
-        labels = true_labels.copy()
-    else:
-        labels = select_labelled(true_labels, num_classes, label_fraction,
-                                 labels_per_class, seed=(seed, 1))
+    labels = apply_label_budget(true_labels, num_classes, label_fraction,
+                                labels_per_class, seed=(seed, 1))
 
     all_train = np.concatenate([train_index, extra_index])
     return SourceArrays(

@@ -11,9 +11,9 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from keras_semppl.data.arrays import select_labelled
+from keras_semppl.data.arrays import SourceArrays
+from keras_semppl.data.arrays import apply_label_budget
 from keras_semppl.data.arrays import stratified_split
-from keras_semppl.data.image_folder import SourceArrays
 from keras_semppl.data.image_folder import _size_pair
 
 #: Data sets `load_tfds` is meant for (others with an image and a class
@@ -151,11 +151,8 @@ def load_tfds(name, data_dir, split="train", labelled_split=None, unlabelled_spl
         val_images = np.zeros((0,) + images.shape[1:], np.float32)
         val_labels = np.zeros((0,), np.int32)
     true_labels = targets[train_index]
-    if label_fraction is None and labels_per_class is None:
-        labels = true_labels.copy()
-    else:
-        labels = select_labelled(true_labels, num_classes, label_fraction,
-                                 labels_per_class, seed=(seed, 1))
+    labels = apply_label_budget(true_labels, num_classes, label_fraction,
+                                labels_per_class, seed=(seed, 1))
     train_images = images[train_index] if len(train_index) < len(images) else images
 
     if unlabelled_split:
