@@ -41,6 +41,7 @@ def semppl_objective(
     c,
     alpha,
     lam,
+    negative_pool=None,
 ):
     """All loss terms of one SemPPL step.
 
@@ -54,6 +55,9 @@ def semppl_objective(
             queue of each large view j.
         positive_mask: (B, P) bool, where a semantic positive exists.
         temperature, c, alpha, lam: the scalars of the formula above.
+        negative_pool: (L, B', D) target projections that ``negative_indices``
+            point into; default ``target``. Data-parallel training passes the
+            all-gathered global batch here (B' = replicas x B).
 
     Returns:
         dict of scalars: ``loss``, ``l_augm``, ``l_sempos``, ``i_augm``,
@@ -66,7 +70,8 @@ def semppl_objective(
     positive_mask = ops.convert_to_tensor(positive_mask, "bool")
     num_large = target.shape[0]
     # Candidates per target view j: (1, L, B, D) positives, (1, L, B, N, D) negatives.
-    negatives = ops.take(target, negative_indices, axis=1)
+    pool = target if negative_pool is None else ops.convert_to_tensor(negative_pool, "float32")
+    negatives = ops.take(pool, negative_indices, axis=1)
     augm_logits = contrastive_logits(
         ops.expand_dims(online, 1),
         ops.expand_dims(target, 0),

@@ -25,6 +25,14 @@ class JAXSemPPLTrainer(keras.Model):
     def _no_grad(self):
         return contextlib.nullcontext()
 
+    # Under `keras.distribution.DataParallel` train_step already sees the
+    # global batch (XLA shards it): nothing to gather, every row is ours.
+    def _all_gather_replicas(self, x, axis=0):
+        return x
+
+    def _this_replica_rows(self, x):
+        return x
+
     def _forward_stateless(self, trainable, non_trainable, batch, training, update_queue):
         mapping = list(zip(self.trainable_variables, trainable))
         mapping += list(zip(self.non_trainable_variables, non_trainable))
