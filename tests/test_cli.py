@@ -14,7 +14,8 @@ def test_train_runs_reports_both_accuracies_and_saves(tmp_path, capsys):
     out = tmp_path / "m.keras"
     code = main(["train", "--epochs", "1", "--batch-size", "64", "--labelled-per-batch", "16",
                  "--image-size", "8", "--queue-size", "128", "--hidden-dim", "32",
-                 "--projection-dim", "16", "--verbose", "0", "--output", str(out)])
+                 "--projection-dim", "16", "--verbose", "0", "--output", str(out),
+                 "--plots", str(tmp_path / "plots")])
     assert code == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report["labelled"] == 140 and report["validation"] == 359
@@ -24,6 +25,18 @@ def test_train_runs_reports_both_accuracies_and_saves(tmp_path, capsys):
     assert report["baseline_knn_accuracy"] > 0.2
     loaded = keras.models.load_model(out)
     assert loaded.num_classes == 10
+    history = json.loads((tmp_path / "plots" / "history.json").read_text())
+    assert "pseudo_label_accuracy" in json.dumps(history)
+    assert (tmp_path / "plots" / "training_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_distribute_unavailable_engine_is_a_clear_error():
+    # torch has no engine for fit; jax has no tf.distribute strategies.
+    wrong = {"jax": "mirrored", "torch": "mirrored"}.get(keras.backend.backend())
+    if wrong is None:
+        pytest.skip("issue 5: every engine name is valid under tensorflow")
+    with pytest.raises(SystemExit, match="--distribute"):
+        main(["train", "--distribute", wrong, "--epochs", "1"])
 
 
 @pytest.mark.parametrize("argv,message", [

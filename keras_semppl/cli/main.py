@@ -1,7 +1,15 @@
 """`semppl` command line entry point."""
 
 import argparse
+import importlib
 import sys
+
+# Subcommand -> module in keras_semppl.cli with add_arguments(parser) and run(args).
+COMMANDS = ("train", "evaluate", "plot")
+
+
+def _module(name):
+    return importlib.import_module(f"keras_semppl.cli.{name}")
 
 
 def build_parser():
@@ -11,19 +19,15 @@ def build_parser():
         "The backend comes from KERAS_BACKEND (jax, tensorflow or torch).",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    from keras_semppl.cli import train
-
-    train.add_arguments(commands.add_parser("train", help=train.__doc__.splitlines()[0]))
+    for name in COMMANDS:
+        module = _module(name)
+        module.add_arguments(commands.add_parser(name, help=module.__doc__.strip().splitlines()[0]))
     return parser
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    if args.command == "train":
-        from keras_semppl.cli import train
-
-        return train.run(args)
-    return 2
+    return _module(args.command).run(args)
 
 
 if __name__ == "__main__":

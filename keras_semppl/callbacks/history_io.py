@@ -1,0 +1,45 @@
+"""Saving a Keras `History` as JSON, and reading it (or a `CSVLogger` file) back."""
+
+import csv
+import json
+import math
+import os
+
+
+def _clean(value):
+    value = float(value)
+    return None if math.isnan(value) or math.isinf(value) else value
+
+
+def save_history_json(history, path):
+    """Writes ``{metric: [one value per epoch]}`` (NaN -> null) to ``path``.
+
+    Args:
+        history: a `keras.callbacks.History` (what `fit` returns) or its dict.
+    """
+    logs = getattr(history, "history", history)
+    data = {key: [_clean(v) for v in values] for key, values in logs.items()}
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(data, f, indent=1)
+    return path
+
+
+def load_history(path):
+    """``{metric: [float per epoch]}`` from a JSON history or a `CSVLogger` CSV.
+
+    Nulls and empty cells become NaN; a CSV's ``epoch`` column is dropped.
+    """
+    if str(path).lower().endswith(".csv"):
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        keys = [k for k in (rows[0].keys() if rows else []) if k != "epoch"]
+        return {k: [float(r[k]) if r[k] not in ("", None) else math.nan for r in rows]
+                for k in keys}
+    with open(path) as f:
+        data = json.load(f)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must hold a JSON object {{metric: [values]}}.")
+    return {k: [math.nan if v is None else float(v) for v in values]
+            for k, values in data.items() if isinstance(values, list)}

@@ -1,0 +1,79 @@
+"""Evaluate a trained encoder: k-NN, linear probe and fine-tuning.
+
+Usage: semppl evaluate MODEL.keras --dataset digits|folder:PATH|NAME
+                       [--protocol knn,linear,finetune] [--json OUT.json]
+
+MODEL.keras is a saved SemPPL model (its online encoder is evaluated) or a
+plain encoder (images -> features). The labelled training images are the k-NN
+references and the probe / fine-tuning data; the data set's validation split
+is the test set.
+"""
+
+import json
+
+
+def add_arguments(parser):
+    parser.add_argument("model", help="a saved SemPPL model or encoder (.keras).")
+    parser.add_argument("--dataset", default="digits",
+                        help='"digits", "folder:PATH", "tfds:NAME" or a TFDS name (default digits).')
+    parser.add_argument("--data-dir", default=None, help="TFDS data directory.")
+    parser.add_argument("--protocol", default="knn,linear,finetune",
+                        help="comma-separated protocols (default knn,linear,finetune).")
+    parser.add_argument("--label-fraction", type=float, default=None,
+                        help="share of training labels kept (default: the source's).")
+    parser.add_argument("--labels-per-class", type=int, default=None)
+    parser.add_argument("--val-fraction", type=float, default=0.2,
+                        help="share of the data held out as the test split (default 0.2).")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the splits.")
+    parser.add_argument("--knn-k", type=int, default=20)
+    parser.add_argument("--knn-temperature", type=float, default=0.07)
+    parser.add_argument("--linear-epochs", type=int, default=100)
+    parser.add_argument("--finetune-epochs", type=int, default=30)
+    parser.add_argument("--no-confusion", action="store_true",
+                        help="leave the confusion matrices out of the printed report.")
+    parser.add_argument("--json", default=None, help="also write the report as JSON here.")
+
+
+def load_encoder(path):
+    """The encoder in a .keras file: `extract_encoder()` of a SemPPL model, else the model."""
+    import keras
+
+    import keras_semppl  # noqa: F401  (registers the serialisable classes)
+    from keras_semppl.models import SemPPL
+
+    model = keras.saving.load_model(path, compile=False)
+    if isinstance(model, SemPPL):
+        return model.extract_encoder()
+    if len(model.inputs[0].shape) != 4 or len(model.outputs[0].shape) != 2:
+        raise ValueError(f"{path} is neither a SemPPL model nor an encoder from images "
+                         f"(B, H, W, C) to features (B, F).")
+    return model
+
+
+def run(args):
+    from keras_semppl.data.sources import resolve_dataset
+    from keras_semppl.evaluation.protocols import evaluate_arrays
+    from keras_semppl.evaluation.protocols import parse_protocols
+
+    protocols = parse_protocols(args.protocol)
+    encoder = load_encoder(args.model)
+    height, width = tuple(encoder.inputs[0].shape[1:3])
+    image_size = None if height is None else (height, width)
+    if args.dataset == "digits" and image_size is not None:
+        image_size = height
+    data = resolve_dataset(args.dataset, data_dir=args.data_dir, image_size=image_size,
+                           label_fraction=args.label_fraction,
+                           labels_per_class=args.labels_per_class, seed=args.seed,
+                           val_fraction=args.val_fraction)
+    report = evaluate_arrays(
+        encoder, data, protocols=protocols, dataset=args.dataset,
+        knn_kwargs={"k": args.knn_k, "temperature": args.knn_temperature},
+        linear_kwargs={"epochs": args.linear_epochs},
+        finetune_kwargs={"epochs": args.finetune_epochs},
+    )
+    print(report.to_text(confusion=not args.no_confusion))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report.to_dict(), f, indent=1)
+        print(f"saved {args.json}")
+    return 0
