@@ -30,7 +30,7 @@ extras = {
     "torch": ["torch>=2.1"],
     "tfds": ["tensorflow-datasets>=4.9", "importlib_resources"],
     # keras-cv: its layers are tested as a drop-in for our augmentations.
-    "test": ["pytest>=7", "keras-cv>=0.9"],
+    "test": ["pytest>=7", "keras-cv>=0.9", "nbformat>=5.1", "nbclient>=0.7", "ipykernel>=6"],
 }
 extras["all"] = sorted(set(extras["jax"] + extras["torch"] + extras["tfds"]))
 
