@@ -72,7 +72,26 @@ class SemPPL(Trainer):
         fuse_views: run all large views through the encoder as one batch
             (faster; BatchNorm then normalises over all views together, as
             SimCLR does). False runs each view separately (BYOL).
+        semantic_positives: False switches SemPPL's extra work off (no k-NN
+            vote, no positive draw, no queue writes; L_sempos = I_sempos = 0),
+            leaving BYOL/ReLIC's augmentation terms only. For ablations and
+            the throughput benchmark's "augmentation-only" step; alpha=0
+            and lambda=0 alone would still run the k-NN and the queue.
         seed: seed of the negative and positive sampling.
+        sync_batch_norm: BatchNorm of the projector, predictor and target
+            projector uses the statistics of the global batch under a
+            `tf.distribute` strategy (SimCLR/BYOL's cross-replica BN). Only the
+            TensorFlow backend has per-replica batches; under JAX's
+            `keras.distribution.DataParallel` BatchNorm already sees the global
+            batch, and torch has no distributed `fit`, so there it is a no-op.
+            The encoder's own BatchNorm layers are the encoder's business
+            (`BatchNormalization(synchronized=True)` on TensorFlow).
+        view_augmentation: optional `keras.layers.Layer` (B, H, W, C) ->
+            same shape, applied to every view batch inside the train step
+            (training only; online and target see the same augmented large
+            views), e.g. `keras_semppl.augment.DeviceViewAugmentation`: the
+            accelerator-side alternative to augmenting in `tf.data`. Must be
+            serialisable; None (default) leaves views as delivered.
     """
 
     def __init__(
@@ -95,7 +114,10 @@ class SemPPL(Trainer):
         target_decay_base=0.99,
         target_decay_steps=None,
         fuse_views=True,
+        semantic_positives=True,
         seed=None,
+        sync_batch_norm=True,
+        view_augmentation=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -145,6 +167,11 @@ class SemPPL(Trainer):
             dict(self.projector.get_config(), name="target_projector")
         )
         self.target_projector.build((None, feature_dim))
+        if sync_batch_norm and keras.backend.backend() == "tensorflow":
+            # BatchNormalization reads `synchronized` at call time (TF only).
+            for head in (self.projector, self.predictor, self.target_projector):
+                if head.norm is not None:
+                    head.norm.synchronized = True
         self._ema_pairs = self._pair_target_with_online()
 
         # Queue, pseudo-labels, sampling.
@@ -165,6 +192,9 @@ class SemPPL(Trainer):
         self.pseudo_label_accuracy = keras.metrics.Mean(name="pseudo_label_accuracy")
         self.pseudo_label_coverage = keras.metrics.Mean(name="pseudo_label_coverage")
         self.labelled_knn_accuracy = keras.metrics.Mean(name="labelled_knn_accuracy")
+        self.semantic_positive_precision = keras.metrics.Mean(
+            name="semantic_positive_precision"
+        )
 
         # Config: one attribute per argument.
         self.num_classes = num_classes
@@ -184,7 +214,15 @@ class SemPPL(Trainer):
         self.target_decay_base = target_decay_base
         self.target_decay_steps = target_decay_steps
         self.fuse_views = fuse_views
+        self.semantic_positives = bool(semantic_positives)
         self.seed = seed
+        self.sync_batch_norm = bool(sync_batch_norm)
+        if view_augmentation is not None and not isinstance(view_augmentation, keras.layers.Layer):
+            raise ValueError(
+                "view_augmentation must be a keras.layers.Layer or None; got "
+                f"{type(view_augmentation).__name__}."
+            )
+        self.view_augmentation = view_augmentation
         self.built = True
 
     # ----------------------------------------------------------------- target
@@ -279,6 +317,11 @@ class SemPPL(Trainer):
             ``(terms, monitors)``: the dict of `semppl_objective`, and per-example
             monitoring values (pseudo-labels, masks).
         """
+        if training and self.view_augmentation is not None:
+            batch = batch._replace(**{
+                key: tuple(self.view_augmentation(v, training=True) for v in getattr(batch, key))
+                for key in ("large_views", "small_views")
+            })
         heads = (self.projector, self.predictor)
         online = self._embed(batch.large_views, self.encoder, heads, training)
         if batch.small_views:
@@ -291,6 +334,8 @@ class SemPPL(Trainer):
         target = ops.stop_gradient(target)
 
         labels, ids = batch.labels, batch.ids
+        if not self.semantic_positives:
+            return self._forward_augmentation_only(online, target, batch)
         q_emb = ops.stop_gradient(self.queue.embeddings.value)
         q_labels, q_ids = self.queue.labels.value, self.queue.ids.value
         online_large = ops.stop_gradient(online[: self.num_large_views])
@@ -304,8 +349,25 @@ class SemPPL(Trainer):
                 "SemPPL needs a static batch size; batch the dataset with "
                 "drop_remainder=True."
             )
-        negatives = sample_negative_indices(batch_size, self.num_negatives, self.negative_seed)
-        slots, positive_mask = self.positive_sampler(q_labels, q_ids, anchor_labels, ids)
+        # Under a tf.distribute strategy each replica holds B / R examples:
+        # negatives, positives and the queue write use the all-gathered global
+        # batch (same random draws on every replica, this replica's rows), so
+        # the step equals a single-device one (issue 5). Elsewhere (one
+        # device, JAX DataParallel's global batch) these are identities.
+        global_target = self._all_gather_replicas(target, axis=1)
+        global_labels = self._all_gather_replicas(labels)
+        global_ids = self._all_gather_replicas(ids)
+        global_anchor_labels = self._all_gather_replicas(anchor_labels)
+        negatives = self._this_replica_rows(
+            sample_negative_indices(
+                global_target.shape[1], self.num_negatives, self.negative_seed
+            )
+        )
+        slots, positive_mask = self.positive_sampler(
+            q_labels, q_ids, global_anchor_labels, global_ids
+        )
+        slots = self._this_replica_rows(slots)
+        positive_mask = self._this_replica_rows(positive_mask)
         positives = ops.take(q_emb, slots, axis=1)  # (L, B, P, D)
         terms = semppl_objective(
             online,
@@ -317,14 +379,38 @@ class SemPPL(Trainer):
             self.c,
             self.alpha,
             self.lambda_invariance,
+            negative_pool=global_target,
         )
         if update_queue:
-            self.queue.enqueue(target, labels, ids, labelled)
+            self.queue.enqueue(
+                global_target, global_labels, global_ids, ops.greater_equal(global_labels, 0)
+            )
         monitors = {
             "labels": labels,
             "pseudo": pseudo,
             "true_labels": batch.true_labels,
+            # Queue labels of the drawn semantic positives (B, P) and their mask.
+            "positive_labels": ops.take(q_labels, slots),
+            "positive_mask": positive_mask,
         }
+        return terms, monitors
+
+    def _forward_augmentation_only(self, online, target, batch):
+        """`semantic_positives=False`: augmentation terms only, no queue/k-NN.
+
+        One dummy semantic positive with an all-False mask keeps the
+        objective's shapes; its terms are exactly 0 (masked means).
+        """
+        batch_size = online.shape[1]
+        negatives = sample_negative_indices(batch_size, self.num_negatives, self.negative_seed)
+        positives = ops.zeros((self.num_large_views, batch_size, 1, online.shape[-1]), "float32")
+        positive_mask = ops.zeros((batch_size, 1), "bool")
+        terms = semppl_objective(
+            online, target, negatives, positives, positive_mask,
+            self.temperature, self.c, self.alpha, self.lambda_invariance,
+        )
+        pseudo = ops.full_like(batch.labels, -1)
+        monitors = {"labels": batch.labels, "pseudo": pseudo, "true_labels": batch.true_labels}
         return terms, monitors
 
     def _after_step(self, terms, monitors, update_target):
@@ -348,6 +434,15 @@ class SemPPL(Trainer):
             ops.cast(ops.equal(pseudo, labels), "float32"),
             sample_weight=ops.cast(ops.logical_and(ops.logical_not(unlabelled), has_pseudo), "float32"),
         )
+        # Semantic positives of unlabelled anchors with a known hidden class:
+        # share of drawn queue entries whose (true) label is that class.
+        if "positive_labels" in monitors:
+            pos_labels = monitors["positive_labels"]
+            pos_weight = ops.logical_and(monitors["positive_mask"], known[:, None])
+            self.semantic_positive_precision.update_state(
+                ops.reshape(ops.cast(ops.equal(pos_labels, truth[:, None]), "float32"), (-1,)),
+                sample_weight=ops.reshape(ops.cast(pos_weight, "float32"), (-1,)),
+            )
         return {m.name: m.result() for m in self.metrics}
 
     @property
@@ -356,6 +451,7 @@ class SemPPL(Trainer):
             self.pseudo_label_accuracy,
             self.pseudo_label_coverage,
             self.labelled_knn_accuracy,
+            self.semantic_positive_precision,
         ]
 
     # ------------------------------------------------------------------- fit
@@ -392,7 +488,12 @@ class SemPPL(Trainer):
             target_decay_base=self.target_decay_base,
             target_decay_steps=self.target_decay_steps,
             fuse_views=self.fuse_views,
+            semantic_positives=self.semantic_positives,
             seed=self.seed,
+            sync_batch_norm=self.sync_batch_norm,
+            view_augmentation=None
+            if self.view_augmentation is None
+            else keras.saving.serialize_keras_object(self.view_augmentation),
         )
         return config
 
@@ -400,4 +501,8 @@ class SemPPL(Trainer):
     def from_config(cls, config):
         config = dict(config)
         config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
+        if config.get("view_augmentation") is not None:
+            config["view_augmentation"] = keras.saving.deserialize_keras_object(
+                config["view_augmentation"]
+            )
         return cls(**config)
