@@ -29,7 +29,7 @@ def main(argv):
         start = time.time()
         print(f"\n===== KERAS_BACKEND={backend} =====", flush=True)
         proc = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+            [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
              "-W", "ignore::DeprecationWarning", "tests"] + argv,
             cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
