@@ -86,7 +86,7 @@ def test_augmentation_only_mode_matches_the_augmentation_terms():
 
 
 @pytest.mark.skipif(keras.backend.backend() != "jax",
-                    reason="torch: torch.compile of a train step takes minutes on 2 cores; "
+                    reason="issue 6: torch: torch.compile of a train step takes minutes on 2 cores; "
                     "tensorflow: under XLA, TF's stateless RNG ('auto_select') picks another "
                     "algorithm, so the sampled negatives differ and only the loss "
                     "distribution, not the value, is comparable")
