@@ -236,6 +236,8 @@ encoder. Its input height and width are `None` so that the same network
 sees the large and the small views. `SemPPL` adds the projector and
 predictor MLPs, the EMA target network and the queue of labelled target
 projections; the EMA follows BYOL's cosine schedule over `total_steps`.
+`online_probe=True` adds BYOL's online linear classifier on stop-gradient
+features: a monitor that never changes the encoder.
 """
 
 encoder = resnet18(input_shape=(None, None, 3), stem="cifar",
@@ -250,6 +252,7 @@ model = SemPPL(
     predictor_hidden_dim=HEAD_HIDDEN_DIM,
     queue_size=QUEUE_SIZE,
     target_decay_steps=total_steps,
+    online_probe=True,
     seed=SEED,
 )
 
@@ -273,8 +276,9 @@ model.compile(optimizer=LARS(schedule, momentum=0.9, eta=LARS_ETA,
 ## Training
 
 The progress bar shows the loss and its terms (`l_augm`, `l_sempos`,
-`i_augm`, `i_sempos`) and `pseudo_label_accuracy`: how often the k-NN
-pseudo-label of an unlabelled image matches its hidden true label.
+`i_augm`, `i_sempos`), `pseudo_label_accuracy`: how often the k-NN
+pseudo-label of an unlabelled image matches its hidden true label, and
+`probe_accuracy`: the online probe's accuracy on those same images.
 """
 
 start = time.time()
@@ -330,6 +334,7 @@ summary = {
     "knn_accuracy": round(accuracy, 4),
     "random_encoder_knn_accuracy": round(random_accuracy, 4),
     "final_pseudo_label_accuracy": round(float(history.history["pseudo_label_accuracy"][-1]), 4),
+    "final_probe_accuracy": round(float(history.history["probe_accuracy"][-1]), 4),
     "epochs": EPOCHS,
     "fit_seconds": round(fit_seconds, 1),
     "saved": str(OUTPUT_DIR),

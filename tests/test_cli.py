@@ -15,7 +15,7 @@ def test_train_runs_reports_both_accuracies_and_saves(tmp_path, capsys):
     code = main(["train", "--epochs", "1", "--batch-size", "64", "--labelled-per-batch", "16",
                  "--image-size", "8", "--queue-size", "128", "--hidden-dim", "32",
                  "--projection-dim", "16", "--verbose", "0", "--output", str(out),
-                 "--plots", str(tmp_path / "plots")])
+                 "--plots", str(tmp_path / "plots"), "--online-probe"])
     assert code == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report["labelled"] == 140 and report["validation"] == 359
@@ -24,9 +24,10 @@ def test_train_runs_reports_both_accuracies_and_saves(tmp_path, capsys):
     # Far above chance (0.1) even after one epoch: the pipeline is wired up.
     assert report["baseline_knn_accuracy"] > 0.2
     loaded = keras.models.load_model(out)
-    assert loaded.num_classes == 10
+    assert loaded.num_classes == 10 and loaded.online_probe
     history = json.loads((tmp_path / "plots" / "history.json").read_text())
     assert "pseudo_label_accuracy" in json.dumps(history)
+    assert "probe_accuracy" in json.dumps(history)
     assert (tmp_path / "plots" / "training_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -68,6 +68,9 @@ def add_arguments(parser):
     parser.add_argument("--projection-dim", type=int, default=64)
     parser.add_argument("--hidden-dim", type=int, default=256)
     parser.add_argument("--lambda-invariance", type=float, default=1.0)
+    parser.add_argument("--online-probe", action="store_true",
+                        help="train BYOL's online linear probe on stop-gradient features "
+                             "(metrics probe_loss, probe_accuracy; a monitor only).")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default=None,
                         help="where the trained model is saved (.keras; default "
@@ -217,6 +220,7 @@ def _fit_semppl(args, data, dataset, size, channels, total_steps, steps_per_epoc
         knn_k=args.knn_k,
         lambda_invariance=args.lambda_invariance,
         target_decay_steps=total_steps,
+        online_probe=args.online_probe,
         seed=args.seed,
     )
     schedule = WarmupCosineDecay(args.learning_rate, total_steps, warmup_steps=min(2 * steps_per_epoch, total_steps))

@@ -92,6 +92,14 @@ class SemPPL(Trainer):
             views), e.g. `keras_semppl.augment.DeviceViewAugmentation`: the
             accelerator-side alternative to augmenting in `tf.data`. Must be
             serialisable; None (default) leaves views as delivered.
+        online_probe: True adds a linear classifier Dense(C) on the
+            stop-gradient encoder features of the first large view, trained
+            with cross-entropy on the labelled examples of each batch by the
+            same optimizer (BYOL's online classifier, byol_experiment.py);
+            a monitor only, it never changes the encoder. Metrics: probe_loss
+            and probe_accuracy (in training on unlabelled examples whose
+            hidden true class is known, i.e. never trained on; in evaluation
+            on every example with a class). False (default): no probe.
     """
 
     def __init__(
@@ -118,6 +126,7 @@ class SemPPL(Trainer):
         seed=None,
         sync_batch_norm=True,
         view_augmentation=None,
+        online_probe=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -186,6 +195,11 @@ class SemPPL(Trainer):
         self.target_decay = keras.Variable(
             target_decay_base, trainable=False, dtype="float32", name="target_decay"
         )
+        # Built last, so that it leaves the random draws of the rest unchanged.
+        self.online_probe = bool(online_probe)
+        if self.online_probe:
+            self.probe = keras.layers.Dense(num_classes, name="online_probe")
+            self.probe.build((None, feature_dim))
 
         # Monitors (progress bar, History, TensorBoard).
         self._term_trackers = [keras.metrics.Mean(name=name) for name in LOSS_TERMS]
@@ -195,6 +209,12 @@ class SemPPL(Trainer):
         self.semantic_positive_precision = keras.metrics.Mean(
             name="semantic_positive_precision"
         )
+        self._probe_trackers = []
+        if self.online_probe:
+            self._probe_trackers = [
+                keras.metrics.Mean(name="probe_loss"),
+                keras.metrics.Mean(name="probe_accuracy"),
+            ]
 
         # Config: one attribute per argument.
         self.num_classes = num_classes
@@ -293,37 +313,84 @@ class SemPPL(Trainer):
                     )
         return batch
 
-    def _embed(self, views, encoder, heads, training):
-        """(n views of (B, H, W, C)) -> (n, B, D) float32, L2-normalised."""
+    def _embed(self, views, encoder, heads, training, return_features=False):
+        """(n views of (B, H, W, C)) -> (n, B, D) float32, L2-normalised.
+
+        With ``return_features``, also the encoder features of the first
+        view, (B, F), as a second output.
+        """
+        batch_size = views[0].shape[0]
         if self.fuse_views and len(views) > 1:
-            x = ops.concatenate(views, axis=0)
-            for net in (encoder,) + heads:
+            features = encoder(ops.concatenate(views, axis=0), training=training)
+            x = features
+            for net in heads:
                 x = net(x, training=training)
             z = ops.reshape(x, (len(views), -1, x.shape[-1]))
+            first = features[:batch_size] if batch_size is not None else None
+            if first is None:  # dynamic batch: split by the view count
+                first = ops.reshape(features, (len(views), -1, features.shape[-1]))[0]
         else:
-            outs = []
+            outs, first = [], None
             for view in views:
-                x = view
-                for net in (encoder,) + heads:
+                x = encoder(view, training=training)
+                first = x if first is None else first
+                for net in heads:
                     x = net(x, training=training)
                 outs.append(x)
             z = ops.stack(outs, axis=0)
-        return ops.normalize(ops.cast(z, "float32"), axis=-1)
+        z = ops.normalize(ops.cast(z, "float32"), axis=-1)
+        return (z, first) if return_features else z
 
     def _forward(self, batch, training, update_queue):
         """Losses and monitors of one step; writes the queue when asked.
 
         Returns:
-            ``(terms, monitors)``: the dict of `semppl_objective`, and per-example
-            monitoring values (pseudo-labels, masks).
+            ``(terms, monitors)``: the dict of `semppl_objective` plus
+            ``objective``, the scalar the trainers differentiate (``loss``,
+            plus the online probe's cross-entropy when there is a probe), and
+            per-example monitoring values (pseudo-labels, masks).
         """
+        terms, monitors, features = self._forward_terms(batch, training, update_queue)
+        objective = terms["loss"]
+        if self.online_probe:
+            probe_loss, probe_correct = self._probe_terms(features, batch)
+            terms = dict(terms, probe_loss=probe_loss)
+            monitors = dict(monitors, probe_correct=probe_correct)
+            objective = objective + probe_loss
+        return dict(terms, objective=objective), monitors
+
+    def _probe_terms(self, features, batch):
+        """Online probe: cross-entropy on labelled rows, per-row correctness.
+
+        Args:
+            features: (B, F) encoder features of the first large view.
+        Returns:
+            ``(loss, correct)``: scalar mean cross-entropy over the labelled
+            rows (0 when none), (B,) bool, the probe's top-1 hits against the
+            best known class (label, else hidden true label).
+        """
+        logits = ops.cast(self.probe(ops.stop_gradient(features)), "float32")
+        labels = batch.labels
+        labelled = ops.cast(ops.greater_equal(labels, 0), "float32")
+        per_row = keras.losses.sparse_categorical_crossentropy(
+            ops.maximum(labels, 0), logits, from_logits=True
+        )
+        loss = ops.sum(per_row * labelled) / ops.maximum(ops.sum(labelled), 1.0)
+        known = ops.where(ops.greater_equal(labels, 0), labels, batch.true_labels)
+        correct = ops.equal(ops.cast(ops.argmax(logits, axis=-1), "int32"), known)
+        return loss, correct
+
+    def _forward_terms(self, batch, training, update_queue):
+        """`_forward` without the probe; also returns first-view features."""
         if training and self.view_augmentation is not None:
             batch = batch._replace(**{
                 key: tuple(self.view_augmentation(v, training=True) for v in getattr(batch, key))
                 for key in ("large_views", "small_views")
             })
         heads = (self.projector, self.predictor)
-        online = self._embed(batch.large_views, self.encoder, heads, training)
+        online, features = self._embed(
+            batch.large_views, self.encoder, heads, training, return_features=True
+        )
         if batch.small_views:
             small = self._embed(batch.small_views, self.encoder, heads, training)
             online = ops.concatenate([online, small], axis=0)
@@ -335,7 +402,8 @@ class SemPPL(Trainer):
 
         labels, ids = batch.labels, batch.ids
         if not self.semantic_positives:
-            return self._forward_augmentation_only(online, target, batch)
+            terms, monitors = self._forward_augmentation_only(online, target, batch)
+            return terms, monitors, features
         q_emb = ops.stop_gradient(self.queue.embeddings.value)
         q_labels, q_ids = self.queue.labels.value, self.queue.ids.value
         online_large = ops.stop_gradient(online[: self.num_large_views])
@@ -393,7 +461,7 @@ class SemPPL(Trainer):
             "positive_labels": ops.take(q_labels, slots),
             "positive_mask": positive_mask,
         }
-        return terms, monitors
+        return terms, monitors, features
 
     def _forward_augmentation_only(self, online, target, batch):
         """`semantic_positives=False`: augmentation terms only, no queue/k-NN.
@@ -423,6 +491,16 @@ class SemPPL(Trainer):
         unlabelled = ops.less(labels, 0)
         has_pseudo = ops.greater_equal(pseudo, 0)
         known = ops.logical_and(unlabelled, ops.greater_equal(truth, 0))
+        if self.online_probe:
+            # Training: rows the probe never trained on; evaluation: any class.
+            scored = known if update_target else ops.logical_or(
+                ops.greater_equal(labels, 0), ops.greater_equal(truth, 0)
+            )
+            self._probe_trackers[0].update_state(terms["probe_loss"])
+            self._probe_trackers[1].update_state(
+                ops.cast(monitors["probe_correct"], "float32"),
+                sample_weight=ops.cast(scored, "float32"),
+            )
         self.pseudo_label_accuracy.update_state(
             ops.cast(ops.equal(pseudo, truth), "float32"),
             sample_weight=ops.cast(ops.logical_and(known, has_pseudo), "float32"),
@@ -452,7 +530,7 @@ class SemPPL(Trainer):
             self.pseudo_label_coverage,
             self.labelled_knn_accuracy,
             self.semantic_positive_precision,
-        ]
+        ] + self._probe_trackers
 
     # ------------------------------------------------------------------- fit
     def fit(self, x=None, y=None, *args, **kwargs):
@@ -494,6 +572,7 @@ class SemPPL(Trainer):
             view_augmentation=None
             if self.view_augmentation is None
             else keras.saving.serialize_keras_object(self.view_augmentation),
+            online_probe=self.online_probe,
         )
         return config
 

@@ -39,7 +39,7 @@ class JAXSemPPLTrainer(keras.Model):
         with keras.StatelessScope(state_mapping=mapping) as scope:
             terms, monitors = self._forward(batch, training=training, update_queue=update_queue)
         non_trainable = _read_back(scope, self.non_trainable_variables, non_trainable)
-        return terms["loss"], (terms, monitors, non_trainable)
+        return terms["objective"], (terms, monitors, non_trainable)
 
     def _after_step_stateless(self, state, variable_lists, terms, monitors, update_target):
         mapping = []

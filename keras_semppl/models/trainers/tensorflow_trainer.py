@@ -62,7 +62,7 @@ class TensorFlowSemPPLTrainer(keras.Model):
         ctx = _replica_context()
         with tf.GradientTape() as tape:
             terms, monitors = self._forward(batch, training=True, update_queue=True)
-            loss = terms["loss"]
+            loss = terms["objective"]
             if ctx is not None:
                 # The optimizer sums gradients over replicas: mean of the
                 # per-replica means = the global mean for equal shards.

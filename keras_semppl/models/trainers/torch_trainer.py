@@ -51,7 +51,7 @@ class TorchSemPPLTrainer(keras.Model):
         batch = self._parse(data)
         self.zero_grad()
         terms, monitors = self._forward(batch, training=True, update_queue=True)
-        self.optimizer.scale_loss(terms["loss"]).backward()
+        self.optimizer.scale_loss(terms["objective"]).backward()
         variables = self.trainable_weights[:]
         grads = [v.value.grad for v in variables]
         with torch.no_grad():
