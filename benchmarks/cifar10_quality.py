@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import pathlib
+import sys
 import tarfile
 import tempfile
 import time
@@ -42,7 +43,8 @@ def parse_args(argv=None):
     p.add_argument("--lambda-invariance", type=float, default=1.0,
                    help="KL weight; the model default 5 collapsed here (see README).")
     p.add_argument("--linear-epochs", type=int, default=30)
-    p.add_argument("--finetune-epochs", type=int, default=3)
+    p.add_argument("--finetune-epochs", type=int, default=15,
+                   help="fine-tuning epochs over the 4,000 labels (random crop + flip).")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=str(HERE / "results" / "cifar10_quality"))
     return p.parse_args(argv)
@@ -65,6 +67,7 @@ def main(argv=None):
     from keras_semppl.data.image_folder import load_image_folder
     from keras_semppl.data.pipeline import make_training_dataset
     from keras_semppl.encoders.small_convnet import small_convnet
+    from keras_semppl.evaluation.finetune import random_crop_flip
     from keras_semppl.evaluation.protocols import evaluate_encoder
     from keras_semppl.evaluation.supervised_baseline import train_supervised_baseline
     from keras_semppl.models import SemPPL
@@ -90,7 +93,8 @@ def main(argv=None):
     steps = int(dataset.cardinality()) * args.epochs
     eval_kwargs = dict(
         linear_kwargs={"epochs": args.linear_epochs},
-        finetune_kwargs={"epochs": args.finetune_epochs, "batch_size": 128, "base_lr": 0.1},
+        finetune_kwargs={"epochs": args.finetune_epochs, "batch_size": 64, "base_lr": 0.2,
+                         "augment": random_crop_flip(pad=4, seed=args.seed)},
     )
 
     def train_semppl(name, semantic_positives):
@@ -98,7 +102,8 @@ def main(argv=None):
                        num_classes=10, projector_hidden_dim=512, projection_dim=128,
                        predictor_hidden_dim=512, queue_size=2560, target_decay_steps=steps,
                        lambda_invariance=args.lambda_invariance,
-                       semantic_positives=semantic_positives, seed=args.seed)
+                       semantic_positives=semantic_positives, online_probe=True,
+                       seed=args.seed)
         schedule = WarmupCosineDecay(args.learning_rate, steps, warmup_steps=min(steps // 10, 200))
         model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4))
         t = time.time()
@@ -133,12 +138,11 @@ def main(argv=None):
             "lambda_invariance": args.lambda_invariance,
             "total_seconds": round(total, 1), "load_average": os.getloadavg(),
             "command": f"KERAS_BACKEND={backend} python benchmarks/cifar10_quality.py "
-                       f"--epochs {args.epochs} --max-train {args.max_train} "
-                       f"--lambda-invariance {args.lambda_invariance}"}
+                       + " ".join(sys.argv[1:] if argv is None else argv)}
     out = pathlib.Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
-    pl = results["semppl"]["history"]["pseudo_label_accuracy"]
+    hist = results["semppl"]["history"]
     lines = [f"# CIFAR-10 quality benchmark ({backend})", "",
              f"{meta['train_images']} training images ({meta['labelled']} labelled), "
              f"{meta['validation']} held out; {meta['encoder']}, {args.epochs} epochs "
@@ -147,7 +151,15 @@ def main(argv=None):
     for name in ("semppl", "no_semantic_positives", "supervised"):
         r = results[name]
         lines.append(f"| {name} | {r['knn']:.3f} | {r['linear']:.3f} | {r['finetune']:.3f} | {r['train_seconds']} |")
-    lines += ["", "SemPPL pseudo-label accuracy per epoch: " + ", ".join(f"{v:.3f}" for v in pl),
+    def per_epoch(label, values):
+        return f"{label}: " + ", ".join(f"{v:.3f}" for v in values)
+
+    lines += ["", "Per epoch, SemPPL (on unlabelled training images, hidden labels):", "",
+              "- " + per_epoch("pseudo-label accuracy", hist["pseudo_label_accuracy"]),
+              "- " + per_epoch("semantic-positive precision", hist["semantic_positive_precision"]),
+              "- " + per_epoch("online probe accuracy", hist["probe_accuracy"]),
+              "- " + per_epoch("online probe accuracy without semantic positives",
+                               results["no_semantic_positives"]["history"]["probe_accuracy"]),
               "", f"Total {total / 60:.1f} min; load average at the end {meta['load_average']}.",
               f"Command: `{meta['command']}`"]
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")

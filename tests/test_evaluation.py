@@ -124,3 +124,27 @@ def test_report_text_and_dict():
     assert d["results"][0]["confusion"] == [[1, 1], [0, 2]] and d["dataset"] == "toy"
     with pytest.raises(KeyError):
         report["linear"]
+
+
+def test_random_crop_flip_gives_shifted_windows_of_the_padded_image():
+    from keras_semppl.evaluation import random_crop_flip
+
+    rng = np.random.default_rng(0)
+    images = rng.random((40, 6, 5, 2)).astype("float32")
+    out = random_crop_flip(pad=2, seed=1)(images)
+    assert out.shape == images.shape and out.dtype == np.float32
+    padded = np.pad(images, ((0, 0), (2, 2), (2, 2), (0, 0)))
+    flipped = 0
+    for i in range(len(images)):
+        windows = [padded[i, y:y + 6, x:x + 5] for y in range(5) for x in range(5)]
+        plain = any(np.array_equal(out[i], w) for w in windows)
+        mirror = any(np.array_equal(out[i, :, ::-1], w) for w in windows)
+        assert plain or mirror, i
+        flipped += mirror and not plain
+    assert 5 < flipped < 35  # p = 0.5 of 40
+    # pad=0: the image itself or its mirror image.
+    same = random_crop_flip(pad=0, seed=2)(images)
+    for a, b in zip(same, images):
+        assert np.array_equal(a, b) or np.array_equal(a, b[:, ::-1])
+    with pytest.raises(ValueError, match="pad"):
+        random_crop_flip(pad=-1)

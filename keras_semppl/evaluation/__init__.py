@@ -4,6 +4,7 @@ from keras_semppl.evaluation.classification_metrics import confusion_matrix
 from keras_semppl.evaluation.classification_metrics import top_k_accuracy
 from keras_semppl.evaluation.embed import embed_images
 from keras_semppl.evaluation.finetune import finetune_evaluate
+from keras_semppl.evaluation.finetune import random_crop_flip
 from keras_semppl.evaluation.knn_classifier import knn_classify
 from keras_semppl.evaluation.knn_eval import knn_class_scores
 from keras_semppl.evaluation.knn_eval import knn_evaluate

@@ -17,6 +17,37 @@ from keras_semppl.evaluation.knn_eval import result_from_scores
 from keras_semppl.evaluation.linear_probe import shuffled_batches
 
 
+def random_crop_flip(pad=4, seed=0):
+    """The standard CIFAR training augmentation, as a NumPy batch function.
+
+    Each image is zero-padded by ``pad`` pixels on every side, cropped back to
+    its size at a uniformly random offset, and flipped left-right with
+    probability 0.5 (He et al. 2016, Sec. 4.2). For `finetune_evaluate`'s
+    ``augment``.
+
+    Returns:
+        A function (B, H, W, C) -> (B, H, W, C) float32.
+    """
+    if isinstance(pad, bool) or not isinstance(pad, int) or pad < 0:
+        raise ValueError(f"pad must be an int >= 0; got {pad!r}.")
+    rng = np.random.default_rng(seed)
+
+    def augment(images):
+        x = np.asarray(images, "float32")
+        if x.ndim != 4:
+            raise ValueError(f"Expected images (B, H, W, C); got shape {x.shape}.")
+        b, h, w = x.shape[:3]
+        padded = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+        dy = rng.integers(0, 2 * pad + 1, b)
+        dx = rng.integers(0, 2 * pad + 1, b)
+        out = np.stack([padded[i, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(b)])
+        flip = rng.random(b) < 0.5
+        out[flip] = out[flip, :, ::-1]
+        return out
+
+    return augment
+
+
 def copy_encoder(encoder):
     """A fresh `keras.Model` with the encoder's architecture and weights."""
     clone = keras.models.clone_model(encoder)
