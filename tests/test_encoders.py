@@ -28,7 +28,8 @@ RESNET50_IMAGENET = 23_508_032
 
 @pytest.fixture(scope="module")
 def r18():
-    return resnet18(input_shape=(32, 32, 3), stem="cifar")
+    # channels_last spelled out: the shape checks below read NHWC activations.
+    return resnet18(input_shape=(32, 32, 3), stem="cifar", data_format="channels_last")
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +47,7 @@ def test_resnet18_cifar_shape_and_params(r18):
 
 
 def test_resnet18_imagenet_stem_params_and_resolution():
-    model = resnet18(input_shape=(64, 64, 3), stem="imagenet")
+    model = resnet18(input_shape=(64, 64, 3), stem="imagenet", data_format="channels_last")
     assert _trainable(model) == RESNET18_IMAGENET
     # 64 -> conv s2 -> 32 -> pool -> 16 -> stages /8 -> 2.
     assert tuple(model.get_layer("stage4_block2_out").output.shape) == (
@@ -122,3 +123,38 @@ def test_multi_output_encoder_fails():
                                  keras.layers.ReLU()(inputs)])
     with pytest.raises(ValueError, match="exactly one output"):
         check_encoder(model)
+
+
+@pytest.mark.parametrize("stem", ["cifar", "imagenet"])
+def test_channels_first_layout_computes_the_same_function(stem):
+    """Same weights, NCHW inside vs NHWC inside: same features (issue 6 fast path)."""
+    size = 16 if stem == "cifar" else 32
+    last = resnet18((size, size, 3), stem=stem, width_multiplier=0.25,
+                    data_format="channels_last")
+    first = resnet18((size, size, 3), stem=stem, width_multiplier=0.25,
+                     data_format="channels_first")
+    assert [w.shape for w in last.weights] == [w.shape for w in first.weights]
+    first.set_weights(last.get_weights())
+    x = np.random.default_rng(0).random((8, size, size, 3)).astype("float32")
+    # Training-mode BatchNorm over 8 examples at 1x1 (ImageNet stem, 32 px)
+    # magnifies float round-off of the different summation orders.
+    for training in (False, True):
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(first(x, training=training)),
+            keras.ops.convert_to_numpy(last(x, training=training)),
+            rtol=2e-3, atol=1e-4,
+        )
+    with pytest.raises(ValueError, match="data_format"):
+        resnet18((8, 8, 3), data_format="NCHW")
+
+
+def test_default_layout_is_the_backends_fast_one():
+    from keras_semppl.encoders.resnet import default_data_format
+
+    expected = "channels_first" if keras.backend.backend() == "torch" else "channels_last"
+    assert default_data_format() == expected
+    model = resnet18((8, 8, 3), width_multiplier=0.25)
+    convs = [l for l in model.layers if isinstance(l, keras.layers.Conv2D)]
+    assert {c.data_format for c in convs} == {expected}
+    # Inputs stay (B, H, W, C) whatever the inside layout.
+    assert tuple(model.inputs[0].shape[1:]) == (8, 8, 3)
