@@ -4,7 +4,8 @@ An out-of-range label would silently give a wrong one-hot vote or an empty
 semantic-positive set inside the compiled step, where no error can be raised.
 So labels are checked where the data enters `fit`: NumPy-like arrays at once,
 `tf.data` pipelines by an assertion mapped over every element (it raises when
-the offending batch is read, on every backend), Python generators per batch.
+the offending batch is read, on every backend), Python generators,
+`keras.utils.PyDataset`s and torch `DataLoader`s per batch as it is read.
 """
 
 import types
@@ -60,12 +61,79 @@ def _guard_dataset(dataset, num_classes):
     return dataset.map(check)
 
 
+def _torch_data():
+    try:
+        import torch.utils.data as torch_data
+    except ImportError:  # torch is optional outside the torch backend
+        return None
+    return torch_data
+
+
 def _guard_generator(generator, num_classes):
     for element in generator:
         labels = _labels_of(element)
         if labels is not None:
             check_label_array(labels, num_classes)
         yield element
+
+
+class _CheckedCollate:
+    """A torch DataLoader collate_fn that checks each collated batch's labels."""
+
+    def __init__(self, collate_fn, num_classes):
+        self.collate_fn = collate_fn
+        self.num_classes = num_classes
+
+    def __call__(self, samples):
+        batch = self.collate_fn(samples)
+        labels = _labels_of(batch)
+        if labels is not None:
+            check_label_array(_to_numpy(labels), self.num_classes)
+        return batch
+
+
+def _to_numpy(labels):
+    return labels.numpy() if hasattr(labels, "numpy") and not isinstance(labels, np.ndarray) else labels
+
+
+def _guard_torch_loader(loader, num_classes):
+    # collate_fn may be replaced after construction (batch_size and sampler may
+    # not); the check runs where batches are made, workers included.
+    if not isinstance(loader.collate_fn, _CheckedCollate):
+        loader.collate_fn = _CheckedCollate(loader.collate_fn, num_classes)
+    return loader
+
+
+def _guarded_py_dataset(dataset, num_classes):
+    import keras
+
+    class CheckedPyDataset(keras.utils.PyDataset):
+        """The user's PyDataset, every batch's labels checked when read."""
+
+        def __init__(self):
+            # (A subclass that skipped PyDataset.__init__ has no settings.)
+            super().__init__(workers=getattr(dataset, "workers", 1),
+                             use_multiprocessing=getattr(dataset, "use_multiprocessing", False),
+                             max_queue_size=getattr(dataset, "max_queue_size", 10))
+
+        def __len__(self):
+            return len(dataset)
+
+        @property
+        def num_batches(self):
+            return dataset.num_batches
+
+        def __getitem__(self, index):
+            element = dataset[index]
+            labels = _labels_of(element)
+            if labels is not None:
+                check_label_array(_to_numpy(labels), num_classes)
+            return element
+
+        def on_epoch_end(self):
+            dataset.on_epoch_end()
+
+    return CheckedPyDataset()
 
 
 def guard_labels(x, y, num_classes):
@@ -79,6 +147,13 @@ def guard_labels(x, y, num_classes):
         return x, y
     if isinstance(x, types.GeneratorType):
         return _guard_generator(x, num_classes), y
+    import keras
+
+    if isinstance(x, keras.utils.PyDataset):
+        return _guarded_py_dataset(x, num_classes), y
+    torch_data = _torch_data()
+    if torch_data is not None and isinstance(x, torch_data.DataLoader):
+        return _guard_torch_loader(x, num_classes), y
     try:
         import tensorflow as tf
     except ImportError:  # pragma: no cover - tensorflow is a core dependency
