@@ -319,16 +319,13 @@ class SemPPL(Trainer):
         With ``return_features``, also the encoder features of the first
         view, (B, F), as a second output.
         """
-        batch_size = views[0].shape[0]
         if self.fuse_views and len(views) > 1:
             features = encoder(ops.concatenate(views, axis=0), training=training)
             x = features
             for net in heads:
                 x = net(x, training=training)
             z = ops.reshape(x, (len(views), -1, x.shape[-1]))
-            first = features[:batch_size] if batch_size is not None else None
-            if first is None:  # dynamic batch: split by the view count
-                first = ops.reshape(features, (len(views), -1, features.shape[-1]))[0]
+            first = ops.reshape(features, (len(views), -1, features.shape[-1]))[0]
         else:
             outs, first = [], None
             for view in views:
