@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-SHAPE = (128, 32, 32, 64)  # (B, H, W, C)
+SHAPE = (128, 32, 32, 64)  # (B, H, W, C); --batch / --size change the first three
 
 
 def _time(fn, repeats):
@@ -82,9 +82,12 @@ def bench_torch(x, w, repeats, channels_last):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--batch", type=int, default=SHAPE[0])
+    p.add_argument("--size", type=int, default=SHAPE[1])
     args = p.parse_args(argv)
+    shape = (args.batch, args.size, args.size, SHAPE[3])
     rng = np.random.default_rng(0)
-    x = rng.standard_normal(SHAPE).astype("float32")
+    x = rng.standard_normal(shape).astype("float32")
     w = (0.05 * rng.standard_normal((3, 3, 64, 64))).astype("float32")
     results = {
         "tensorflow (oneDNN)": bench_tensorflow(x, w, args.repeats),
@@ -93,7 +96,7 @@ def main(argv=None):
         "torch channels_last": bench_torch(x, w, args.repeats, channels_last=True),
     }
     ref = results["tensorflow (oneDNN)"]
-    print(f"3x3 conv 64->64 on {SHAPE}, forward + backward, median of {args.repeats}:")
+    print(f"3x3 conv 64->64 on {shape}, forward + backward, median of {args.repeats}:")
     print("| backend | ms | vs tensorflow |\n|---|---|---|")
     for name, ms in results.items():
         print(f"| {name} | {ms:.1f} | {ms / ref:.2f}x |")

@@ -101,3 +101,21 @@ def test_jit_on_and_off_give_the_same_training_losses():
     for key in ("loss", "l_augm", "l_sempos"):
         np.testing.assert_allclose(histories[1][key], histories[0][key], rtol=RTOL,
                                    atol=1e-6, err_msg=key)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                    reason="issue 6: the microbenchmark runs all three frameworks itself, "
+                    "whatever KERAS_BACKEND is; the tensorflow pass runs it once")
+def test_conv_microbenchmark_runs_on_all_three_frameworks():
+    """benchmarks/conv_microbench.py at a tiny size: one timing per framework."""
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "benchmarks", "conv_microbench.py"),
+         "--repeats", "1", "--batch", "2", "--size", "8"],
+        capture_output=True, text=True, cwd=ROOT, timeout=600,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| ") and "ms" not in line]
+    names = [row.split("|")[1].strip() for row in rows]
+    assert names == ["tensorflow (oneDNN)", "jax (XLA:CPU)", "torch NCHW", "torch channels_last"]
+    assert rows[0].split("|")[3].strip() == "1.00x"

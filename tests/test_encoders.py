@@ -144,6 +144,10 @@ def test_channels_first_layout_computes_the_same_function(stem):
             keras.ops.convert_to_numpy(last(x, training=training)),
             rtol=2e-3, atol=1e-4,
         )
+    # Compiled inference too (tf.function on TF, jit on JAX): a .keras file
+    # saved on torch (NCHW inside) must run on the other backends.
+    np.testing.assert_allclose(first.predict(x, verbose=0), last.predict(x, verbose=0),
+                               rtol=2e-3, atol=1e-4)
     with pytest.raises(ValueError, match="data_format"):
         resnet18((8, 8, 3), data_format="NCHW")
 
