@@ -2,7 +2,6 @@
 cifar10 under `tfds.testing.mock_data`, presets, and argument errors."""
 
 import json
-import tarfile
 
 import numpy as np
 import pytest
@@ -12,7 +11,7 @@ from keras_semppl.augment.presets import view_preset
 from keras_semppl.cli.main import main
 from keras_semppl.data.arrays import SemiSupervisedArrays
 from keras_semppl.data.arrays import apply_label_budget
-from tests.test_image_folder import _archive
+from tests.cifar_slice import extract_cifar_slice
 
 CLASSES = ("airplane", "cat", "ship", "truck")
 PER_CLASS = 10
@@ -24,20 +23,7 @@ TINY = ["--epochs", "1", "--batch-size", "16", "--labelled-per-batch", "4",
 @pytest.fixture(scope="module")
 def cifar_folder(tmp_path_factory):
     """root/<class>/<file>.jpg, PER_CLASS JPEGs of each of CLASSES."""
-    root = tmp_path_factory.mktemp("cli_cifar") / "train"
-    wanted = dict.fromkeys(CLASSES, 0)
-    with tarfile.open(_archive(), "r|gz") as tar:
-        for member in tar:
-            parts = member.name.split("/")
-            if not member.isfile() or len(parts) != 3 or wanted.get(parts[1], PER_CLASS) >= PER_CLASS:
-                if all(n >= PER_CLASS for n in wanted.values()):
-                    break
-                continue
-            (root / parts[1]).mkdir(parents=True, exist_ok=True)
-            (root / parts[1] / parts[2]).write_bytes(tar.extractfile(member).read())
-            wanted[parts[1]] += 1
-    assert all(n == PER_CLASS for n in wanted.values()), wanted
-    return root
+    return extract_cifar_slice(tmp_path_factory.mktemp("cli_cifar") / "train", CLASSES, PER_CLASS)
 
 
 def _report(capsys):

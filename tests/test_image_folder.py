@@ -1,53 +1,22 @@
 """Image-folder loading on a small slice of the shared CIFAR-10 JPEG archive."""
 
-import os
-import pathlib
-import tarfile
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from keras_semppl.data.image_folder import load_image_folder
+from tests.cifar_slice import extract_cifar_slice
 from keras_semppl.data.sources import resolve_dataset
 
 CLASSES = ("airplane", "automobile", "bird")
 PER_CLASS = 20
 
 
-def _archive():
-    repo = pathlib.Path(__file__).resolve().parents[1]
-    candidates = [repo.parent / "shared" / "data" / "cifar10-jpeg" / "train.tar.gz"]
-    if os.environ.get("SEMPPL_SHARED_DATA"):
-        candidates.append(pathlib.Path(os.environ["SEMPPL_SHARED_DATA"])
-                          / "cifar10-jpeg" / "train.tar.gz")
-    for path in candidates:
-        if path.is_file():
-            return path
-    pytest.fail("CIFAR-10 JPEG archive not found; looked at "
-                + ", ".join(map(str, candidates))
-                + " (set SEMPPL_SHARED_DATA to the folder holding cifar10-jpeg/).")
-
-
 @pytest.fixture(scope="module")
 def cifar_root(tmp_path_factory):
     """root/<class>/<NNNN>.jpg with PER_CLASS images for each of CLASSES."""
-    root = tmp_path_factory.mktemp("cifar") / "train"
-    wanted = {c: 0 for c in CLASSES}
-    with tarfile.open(_archive(), "r|gz") as tar:  # streamed: stop early
-        for member in tar:
-            parts = member.name.split("/")
-            if not member.isfile() or len(parts) != 3 or parts[1] not in wanted:
-                continue
-            if wanted[parts[1]] >= PER_CLASS:
-                if all(n >= PER_CLASS for n in wanted.values()):
-                    break
-                continue
-            (root / parts[1]).mkdir(parents=True, exist_ok=True)
-            (root / parts[1] / parts[2]).write_bytes(tar.extractfile(member).read())
-            wanted[parts[1]] += 1
-    assert all(n == PER_CLASS for n in wanted.values()), wanted
-    return root
+    return extract_cifar_slice(tmp_path_factory.mktemp("cifar") / "train", CLASSES, PER_CLASS)
 
 
 def _write(path, image, fmt):
