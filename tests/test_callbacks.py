@@ -10,12 +10,13 @@ from keras_semppl.callbacks import KNNMonitor
 from keras_semppl.callbacks import LinearProbeMonitor
 from keras_semppl.callbacks import load_history
 from keras_semppl.callbacks import save_history_json
+from keras_semppl.models.step_metrics import StepMetrics
 from tests.toy_data import tiny_model
 from tests.toy_data import toy_batch_dict
 
 
 def test_semantic_positive_precision_by_hand():
-    model = tiny_model()
+    metrics = StepMetrics()
     terms = {name: 0.0 for name in ("loss", "l_augm", "l_sempos", "i_augm", "i_sempos")}
     monitors = {
         # anchors: labelled, unlabelled+known, unlabelled+known, unlabelled+unknown
@@ -25,9 +26,15 @@ def test_semantic_positive_precision_by_hand():
         "positive_labels": np.array([[0, 0], [1, 2], [2, 2], [1, 1]], "int32"),
         "positive_mask": np.array([[True, True], [True, True], [True, False], [True, True]]),
     }
-    logs = model._after_step(terms, monitors, update_target=False)
+    metrics.update(terms, monitors, training=True)
+    logs = {k: float(v) for k, v in metrics.results().items()}
     # Counted: anchor 1 (2 draws, 1 right) and anchor 2 (1 valid draw, wrong) -> 1/3.
-    assert float(logs["semantic_positive_precision"]) == pytest.approx(1 / 3)
+    assert logs["semantic_positive_precision"] == pytest.approx(1 / 3)
+    # Pseudo-labels: unlabelled with a known class are anchors 1 and 2 (1 right);
+    # all three unlabelled have a vote; the labelled anchor 0 voted right.
+    assert logs["pseudo_label_accuracy"] == pytest.approx(1 / 2)
+    assert logs["pseudo_label_coverage"] == pytest.approx(1.0)
+    assert logs["labelled_knn_accuracy"] == pytest.approx(1.0)
 
 
 def test_monitors_appear_in_history(tmp_path):

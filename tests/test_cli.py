@@ -35,7 +35,7 @@ def test_distribute_unavailable_engine_is_a_clear_error():
     # torch has no engine for fit; jax has no tf.distribute strategies.
     wrong = {"jax": "mirrored", "torch": "mirrored"}.get(keras.backend.backend())
     if wrong is None:
-        pytest.skip("issue 5: every engine name is valid under tensorflow")
+        pytest.skip("every engine name is valid under tensorflow")
     with pytest.raises(SystemExit, match="--distribute"):
         main(["train", "--distribute", wrong, "--epochs", "1"])
 

@@ -1,4 +1,4 @@
-"""JAX `keras.distribution.DataParallel` on 4 simulated host devices (issue 5).
+"""JAX `keras.distribution.DataParallel` on 4 simulated host devices.
 
 The check runs in a subprocess, because XLA_FLAGS must be set before jax is
 imported. There, one `fit` without a distribution and one under
@@ -26,7 +26,7 @@ RTOL, ATOL = 1e-4, 1e-5  # float32 reduction order differs across shards
 
 @pytest.mark.skipif(
     keras.backend.backend() != "jax",
-    reason="issue 5: the JAX DataParallel engine test runs in the KERAS_BACKEND=jax "
+    reason="the JAX DataParallel engine test runs in the KERAS_BACKEND=jax "
     "pass of the suite (it spawns its own jax subprocess)",
 )
 def test_data_parallel_equals_single_device():
@@ -49,7 +49,7 @@ def test_data_parallel_equals_single_device():
 
 @pytest.mark.skipif(
     keras.backend.backend() != "jax",
-    reason="issue 5: resolve_distribution for the jax engine is tested in the "
+    reason="resolve_distribution for the jax engine is tested in the "
     "KERAS_BACKEND=jax pass of the suite",
 )
 def test_resolve_distribution_names():

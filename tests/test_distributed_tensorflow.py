@@ -1,4 +1,4 @@
-"""TensorFlow `tf.distribute.MirroredStrategy` over 2 logical CPUs (issue 5).
+"""TensorFlow `tf.distribute.MirroredStrategy` over 2 logical CPUs.
 
 Runs in a subprocess, because logical devices must be configured before
 TensorFlow initialises. There, one `fit` without a strategy and one under
@@ -31,7 +31,7 @@ RTOL, ATOL = 1e-4, 1e-5
 
 @pytest.mark.skipif(
     keras.backend.backend() != "tensorflow",
-    reason="issue 5: the TensorFlow MirroredStrategy engine test runs in the "
+    reason="the TensorFlow MirroredStrategy engine test runs in the "
     "KERAS_BACKEND=tensorflow pass of the suite (it spawns its own TF subprocess)",
 )
 def test_mirrored_strategy_equals_single_device():
@@ -48,7 +48,7 @@ def test_mirrored_strategy_equals_single_device():
 
 @pytest.mark.skipif(
     keras.backend.backend() != "tensorflow",
-    reason="issue 5: resolve_distribution for the tensorflow engine is tested in the "
+    reason="resolve_distribution for the tensorflow engine is tested in the "
     "KERAS_BACKEND=tensorflow pass of the suite",
 )
 def test_resolve_distribution_names():
@@ -69,7 +69,9 @@ def test_resolve_distribution_names():
 
 # --------------------------------------------------------------- subprocess
 def _main():
+    import contextlib
     import tempfile
+    from unittest import mock
 
     import numpy as np
     import tensorflow as tf
@@ -80,6 +82,7 @@ def _main():
     )
     from keras import ops
 
+    from keras_semppl.distribute import replicas
     from keras_semppl.distribute import resolve_distribution
     from tests.toy_data import tiny_model, toy_batch_dict
 
@@ -106,11 +109,13 @@ def _main():
 
     def run(plan, gather=True):
         keras.utils.set_random_seed(0)
-        with plan.scope():
+        # Control: without the replica helpers, the bug this test must catch.
+        helpers = contextlib.ExitStack()
+        if not gather:
+            helpers.enter_context(mock.patch.object(replicas, "all_gather", lambda x, axis=0: x))
+            helpers.enter_context(mock.patch.object(replicas, "this_replica_rows", lambda x: x))
+        with helpers, plan.scope():
             model = build()
-            if not gather:  # control: the bug this test must catch
-                model._all_gather_replicas = lambda x, axis=0: x
-                model._this_replica_rows = lambda x: x
             cb = StepLosses()
             model.fit(dataset, epochs=2, verbose=0, callbacks=[cb])
         return model, np.array(cb.rows)

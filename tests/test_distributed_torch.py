@@ -1,4 +1,4 @@
-"""torch: no distributed `fit` in Keras 3.15; a clear refusal instead (issue 5).
+"""torch: no distributed `fit` in Keras 3.15; a clear refusal instead.
 
 `fit` inside a `torch.distributed` process group of 2 gloo processes must
 raise an error that says what is supported, rather than train two diverging
@@ -16,7 +16,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TORCH_ONLY = pytest.mark.skipif(
     keras.backend.backend() != "torch",
-    reason="issue 5: the torch.distributed refusal is tested in the KERAS_BACKEND=torch "
+    reason="the torch.distributed refusal is tested in the KERAS_BACKEND=torch "
     "pass of the suite (the torch trainer is only imported there)",
 )
 
@@ -31,7 +31,7 @@ def test_resolve_distribution_on_torch():
     with plan.scope():
         pass
     for name in ("data_parallel", "mirrored", "tpu"):
-        with pytest.raises(NotImplementedError, match="KERAS_BACKEND=torch.*issue 5"):
+        with pytest.raises(NotImplementedError, match="KERAS_BACKEND=torch.*no torch distribution"):
             resolve_distribution(name)
 
 
@@ -62,7 +62,7 @@ def _worker(rank, tmp):
     try:
         model.fit(toy_batch_dict(n=32), batch_size=16, epochs=1, verbose=0)
     except RuntimeError as err:
-        assert "not supported" in str(err) and "issue 5" in str(err), err
+        assert "not supported" in str(err) and "Distributed training" in str(err), err
         print(f"REFUSED world={dist.get_world_size()}", flush=True)
     else:
         raise AssertionError("fit ran inside a 2-process torch group")

@@ -18,15 +18,31 @@ def _values(variables):
     return [_np(v.value).copy() for v in variables]
 
 
+def _target_pairs(model):
+    """(target, online) weights the EMA moves: every trainable online weight
+    of the encoder and projector, matched by position with its target copy."""
+    pairs = []
+    for online, target in ((model.encoder, model.target_encoder),
+                           (model.projector, model.target_projector)):
+        assert len(online.weights) == len(target.weights)
+        pairs += [(t, o) for o, t in zip(online.weights, target.weights) if o.trainable]
+    assert pairs
+    return pairs
+
+
 def test_target_is_frozen_and_outside_the_optimizer():
     model = tiny_model()
     target_ids = {id(v) for v in model.target_encoder.weights + model.target_projector.weights}
     assert not target_ids & {id(v) for v in model.trainable_variables}
     online = model.encoder.trainable_weights + model.projector.trainable_weights + model.predictor.trainable_weights
     assert {id(v) for v in model.trainable_variables} == {id(v) for v in online}
-    # The target starts as an exact copy of the online network.
-    for t, o in model._ema_pairs:
-        np.testing.assert_array_equal(_np(t.value), _np(o.value))
+    # The target starts as an exact copy of the online network (BatchNorm
+    # statistics included), and none of its weights is trainable.
+    for online, target in ((model.encoder, model.target_encoder),
+                           (model.projector, model.target_projector)):
+        for o, t in zip(online.weights, target.weights):
+            np.testing.assert_array_equal(_np(t.value), _np(o.value))
+            assert not t.trainable
 
 
 def test_ema_follows_byol_schedule_after_the_optimizer_step():
@@ -35,12 +51,12 @@ def test_ema_follows_byol_schedule_after_the_optimizer_step():
     model.compile(optimizer=keras.optimizers.SGD(0.5), jit_compile=False)
     data = toy_batch_dict(n=32)
     # Make target differ from online, so the EMA is visible.
-    for t, _ in model._ema_pairs:
+    for t, _ in _target_pairs(model):
         t.assign(t.value + 0.1)
-    target_before = _values([t for t, _ in model._ema_pairs])
+    target_before = _values([t for t, _ in _target_pairs(model)])
     model.fit(data, batch_size=32, epochs=1, verbose=0, shuffle=False)
-    online_after = _values([o for _, o in model._ema_pairs])
-    target_after = _values([t for t, _ in model._ema_pairs])
+    online_after = _values([o for _, o in _target_pairs(model)])
+    target_after = _values([t for t, _ in _target_pairs(model)])
     k = 1  # optimizer.iterations after the first step
     tau = 1 - (1 - base) * (math.cos(math.pi * k / total) + 1) / 2
     assert float(_np(model.target_decay.value)) == pytest.approx(tau, rel=1e-6)
@@ -53,9 +69,9 @@ def test_ema_follows_byol_schedule_after_the_optimizer_step():
 def test_target_with_decay_one_never_changes():
     model = tiny_model(target_decay_base=1.0)
     model.compile(optimizer=keras.optimizers.SGD(0.5))
-    before = _values([t for t, _ in model._ema_pairs])
+    before = _values([t for t, _ in _target_pairs(model)])
     model.fit(toy_batch_dict(n=32), batch_size=16, epochs=1, verbose=0)
-    for a, b in zip(before, _values([t for t, _ in model._ema_pairs])):
+    for a, b in zip(before, _values([t for t, _ in _target_pairs(model)])):
         np.testing.assert_array_equal(a, b)
 
 
@@ -207,3 +223,21 @@ def test_labels_out_of_range_torch_dataloader():
     loader = torch_data.DataLoader(Examples(), batch_size=16, drop_last=True)
     with pytest.raises(ValueError, match=r"labels must lie in \[-1, num_classes\).*found \[-5\]"):
         _fit_batched(tiny_model(), loader)
+
+
+def test_loss_terms_leave_every_variable_unchanged():
+    """`loss_terms` is a pure read: no BatchNorm statistics, seeds, queue or
+    target move, even in training mode, so two calls agree exactly."""
+    keras.utils.set_random_seed(0)
+    model = tiny_model()
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    data = toy_batch_dict(n=32)
+    model.fit(data, batch_size=32, epochs=1, verbose=0)  # a non-empty queue
+    before = _values(model.variables)
+    first = {k: float(_np(v)) for k, v in model.loss_terms(data, training=True).items()}
+    second = {k: float(_np(v)) for k, v in model.loss_terms(data, training=True).items()}
+    assert first == second
+    assert set(first) == {"loss", "l_augm", "l_sempos", "i_augm", "i_sempos", "objective"}
+    assert first["objective"] == first["loss"]
+    for v, value in zip(model.variables, before):
+        np.testing.assert_array_equal(_np(v.value), value, err_msg=v.path)

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 from keras import ops
 
-from keras_semppl.batch import parse_batch
 from tests.toy_data import tiny_model
 from tests.toy_data import toy_batch_dict
 
@@ -19,8 +18,7 @@ def test_probe_loss_and_accuracy_match_numpy():
     keras.utils.set_random_seed(0)
     model = tiny_model(online_probe=True)
     data = toy_batch_dict(n=24)
-    batch = parse_batch(data, 2, 0)
-    terms, monitors = model._forward(batch, training=False, update_queue=False)
+    terms = model.loss_terms(data)
 
     features = ops.convert_to_numpy(model.encoder(data["large_views"][0], training=False))
     kernel, bias = (ops.convert_to_numpy(w) for w in model.probe.weights)
@@ -33,9 +31,11 @@ def test_probe_loss_and_accuracy_match_numpy():
     np.testing.assert_allclose(float(terms["objective"]),
                                float(terms["loss"]) + expected, rtol=1e-4)
     # Evaluation: accuracy over every row with a class (label or hidden truth).
-    logs = model._after_step(terms, monitors, update_target=False)
+    model.compile(optimizer="sgd")
+    logs = model.evaluate(data, batch_size=24, verbose=0, return_dict=True)
     expected_acc = np.mean(logits.argmax(-1) == data["true_labels"])
-    assert float(logs["probe_accuracy"]) == pytest.approx(expected_acc, abs=1e-6)
+    assert logs["probe_accuracy"] == pytest.approx(expected_acc, abs=1e-6)
+    np.testing.assert_allclose(logs["probe_loss"], expected, rtol=1e-4)
 
 
 def test_probe_never_changes_the_encoder():

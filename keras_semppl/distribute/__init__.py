@@ -1,4 +1,4 @@
-"""Pick a Keras/TF distribution for `fit` from a name (issue 5).
+"""Pick a Keras/TF distribution for `fit` from a name; replica helpers for the step.
 
     plan = resolve_distribution("auto")
     with plan.scope():
@@ -21,6 +21,9 @@ Engines (never a home-made one):
 * torch: Keras 3.15 has no torch distribution for `fit`; only ``"none"``
   (and ``"auto"``, which means one device) is accepted.
 
+Inside the training step, `keras_semppl.distribute.replicas` gives the
+global view (`all_gather`, `this_replica_rows`, `no_grad`).
+
 Backend modules are imported lazily: importing this package imports neither
 jax, tensorflow nor torch.
 """
@@ -30,6 +33,11 @@ import dataclasses
 from typing import Any, Callable
 
 import keras
+
+from keras_semppl.distribute.replicas import all_gather
+from keras_semppl.distribute.replicas import no_grad
+from keras_semppl.distribute.replicas import num_replicas_in_sync
+from keras_semppl.distribute.replicas import this_replica_rows
 
 NAMES = ("auto", "none", "data_parallel", "mirrored", "multi_worker", "tpu")
 
@@ -161,9 +169,17 @@ def resolve_distribution(name="auto", *, multi_host=False, tpu=None):
         raise NotImplementedError(
             f"--distribute {name!r} is not available with KERAS_BACKEND=torch: "
             f"Keras {keras.__version__} has no torch distribution for fit() "
-            "(issue 5). Use KERAS_BACKEND=jax or tensorflow for several devices."
+            "Use KERAS_BACKEND=jax or tensorflow for several devices."
         )
     raise ValueError(f"Unsupported Keras backend {backend!r}.")
 
 
-__all__ = ["DistributionPlan", "NAMES", "resolve_distribution"]
+__all__ = [
+    "DistributionPlan",
+    "NAMES",
+    "all_gather",
+    "no_grad",
+    "num_replicas_in_sync",
+    "resolve_distribution",
+    "this_replica_rows",
+]

@@ -11,8 +11,12 @@ Slots never written hold label -1 and are invalid. Embeddings start as random
 lightly (issue #1009).
 """
 
+import collections
+
 import keras
 from keras import ops
+
+QueueContents = collections.namedtuple("QueueContents", ["embeddings", "labels", "ids"])
 
 
 class _UnitNormal(keras.initializers.Initializer):
@@ -80,6 +84,17 @@ class EmbeddingQueue(keras.layers.Layer):
             shape=(), initializer="zeros", dtype="int32", name="pointer", **common
         )
         self.built = True
+
+    def read(self):
+        """The current contents, as constants for the step.
+
+        Returns:
+            `QueueContents`: ``embeddings`` (V, Q, D) (gradient stopped),
+            ``labels`` (Q,) int32 (-1 = empty slot), ``ids`` (Q,) int32.
+        """
+        return QueueContents(
+            ops.stop_gradient(self.embeddings.value), self.labels.value, self.ids.value
+        )
 
     def valid_mask(self):
         """(Q,) bool: slots that hold an entry."""

@@ -11,21 +11,31 @@ class MLPHead(keras.layers.Layer):
         hidden_dim: width of the hidden layer.
         output_dim: width of the output.
         use_batch_norm: BatchNorm after the hidden Dense (BYOL: yes).
+        sync_batch_norm: that BatchNorm uses the statistics of the global
+            batch under a `tf.distribute` strategy (SimCLR/BYOL's
+            cross-replica BN). TensorFlow only: elsewhere a step already sees
+            the global batch (JAX's DataParallel) or there is one device
+            (torch), so it is a no-op there.
 
     Shapes: (B, F) -> (B, output_dim).
     """
 
-    def __init__(self, hidden_dim, output_dim, use_batch_norm=True, **kwargs):
+    def __init__(self, hidden_dim, output_dim, use_batch_norm=True, sync_batch_norm=False,
+                 **kwargs):
         super().__init__(**kwargs)
         for name, value in (("hidden_dim", hidden_dim), ("output_dim", output_dim)):
             if not isinstance(value, int) or value <= 0:
                 raise ValueError(f"MLPHead {name} must be a positive int; got {value!r}.")
         self.hidden = keras.layers.Dense(hidden_dim, use_bias=not use_batch_norm, name="hidden")
-        self.norm = keras.layers.BatchNormalization(name="norm") if use_batch_norm else None
+        self.norm = None
+        if use_batch_norm:
+            synchronized = bool(sync_batch_norm) and keras.backend.backend() == "tensorflow"
+            self.norm = keras.layers.BatchNormalization(synchronized=synchronized, name="norm")
         self.out = keras.layers.Dense(output_dim, name="out")
         self.hidden_dim = hidden_dim
         self.output_dim = output_dim
         self.use_batch_norm = use_batch_norm
+        self.sync_batch_norm = bool(sync_batch_norm)
 
     def build(self, input_shape):
         self.hidden.build(input_shape)
@@ -51,5 +61,6 @@ class MLPHead(keras.layers.Layer):
             hidden_dim=self.hidden_dim,
             output_dim=self.output_dim,
             use_batch_norm=self.use_batch_norm,
+            sync_batch_norm=self.sync_batch_norm,
         )
         return config

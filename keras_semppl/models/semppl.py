@@ -2,18 +2,33 @@
 
 Online network: encoder -> projector -> predictor. Target network: a copy of
 encoder -> projector, moved towards the online one by an EMA after every
-optimizer step (BYOL). A queue of labelled target projections feeds a k-NN
-pseudo-labeller and the semantic positives (SemPPL, Bošnjak et al., ICLR 2023).
-Losses: `keras_semppl.losses.semppl_objective`.
+optimizer step (BYOL; `keras_semppl.models.target`). A queue of labelled
+target projections feeds a k-NN pseudo-labeller and the semantic positives
+(SemPPL, Bošnjak et al., ICLR 2023). Losses:
+`keras_semppl.losses.semppl_objective`.
 
-Per-backend stepping comes from `keras_semppl.models.trainers` (chosen at
-import); everything here is backend-free `keras.ops`.
+One training step, top to bottom (`compute_step`, then the backend trainer's
+optimizer step, then `finish_step`):
+
+    1. embed views        online (V, B, D), target (L, B, D), features (B, F)
+    2. pseudo-label       k-NN vote of the queue for every example
+    3. draw negatives     N other examples of the (global) batch per example
+       and positives      P queue entries sharing each anchor's (pseudo-)label
+    4. objective          semppl_objective (+ the online probe's loss)
+    5. optimizer          the backend trainer (`keras_semppl.models.trainers`)
+    6. target EMA         target <- tau * target + (1 - tau) * online
+    7. enqueue            the batch's labelled target projections
+    8. metrics            `keras_semppl.models.step_metrics`
+
+Everything here is backend-free `keras.ops`; the per-backend gradient
+mechanics come from `keras_semppl.models.trainers` (chosen at import).
 """
 
 import keras
 from keras import ops
 
 from keras_semppl.batch import parse_batch
+from keras_semppl.distribute import replicas
 from keras_semppl.encoders.checks import check_encoder
 from keras_semppl.layers.embedding_queue import EmbeddingQueue
 from keras_semppl.layers.knn_pseudo_labeler import KNNPseudoLabeler
@@ -21,10 +36,11 @@ from keras_semppl.layers.mlp_head import MLPHead
 from keras_semppl.layers.positive_sampler import SemanticPositiveSampler
 from keras_semppl.layers.positive_sampler import sample_negative_indices
 from keras_semppl.losses.semppl_objective import semppl_objective
+from keras_semppl.models import target as target_network
+from keras_semppl.models.label_guard import guard_labels
+from keras_semppl.models.step_metrics import StepMetrics
 from keras_semppl.models.trainers import Trainer
-from keras_semppl.schedules.ema_momentum import ema_momentum
-
-LOSS_TERMS = ("loss", "l_augm", "l_sempos", "i_augm", "i_sempos")
+from keras_semppl.models.trainers.base import StepOutputs
 
 
 def _positive_int(name, value, minimum=1):
@@ -38,6 +54,52 @@ def _positive_float(name, value, allow_zero=False):
     if value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be {bound}; got {value!r}.")
+
+
+def _check_arguments(encoder, args):
+    """Raises ValueError naming the first bad constructor argument."""
+    check_encoder(encoder)
+    _positive_int("num_classes", args["num_classes"], minimum=2)
+    _positive_int("num_large_views", args["num_large_views"])
+    _positive_int("num_small_views", args["num_small_views"], minimum=0)
+    for name in ("projector_hidden_dim", "projection_dim", "predictor_hidden_dim",
+                 "queue_size", "knn_k", "num_negatives", "num_semantic_positives"):
+        _positive_int(name, args[name])
+    if args["knn_k"] > args["queue_size"]:
+        raise ValueError(
+            f"knn_k={args['knn_k']} is larger than queue_size={args['queue_size']}."
+        )
+    if args["num_semantic_positives"] > args["queue_size"]:
+        raise ValueError(
+            f"num_semantic_positives={args['num_semantic_positives']} is larger than "
+            f"queue_size={args['queue_size']}."
+        )
+    _positive_float("temperature", args["temperature"])
+    for name in ("c", "alpha", "lambda_invariance"):
+        _positive_float(name, args[name], allow_zero=True)
+    if not 0.0 <= args["target_decay_base"] <= 1.0:
+        raise ValueError(
+            f"target_decay_base must be in [0, 1]; got {args['target_decay_base']!r}."
+        )
+    if args["target_decay_steps"] is not None:
+        _positive_int("target_decay_steps", args["target_decay_steps"])
+    view_augmentation = args["view_augmentation"]
+    if view_augmentation is not None and not isinstance(view_augmentation, keras.layers.Layer):
+        raise ValueError(
+            "view_augmentation must be a keras.layers.Layer or None; got "
+            f"{type(view_augmentation).__name__}."
+        )
+    input_shape = tuple(encoder.inputs[0].shape)
+    if len(input_shape) != 4:
+        raise ValueError(
+            f"The encoder's input must be images (batch, height, width, "
+            f"channels); its input shape is {input_shape}."
+        )
+    if args["num_small_views"] > 0 and (input_shape[1] is not None or input_shape[2] is not None):
+        raise ValueError(
+            "num_small_views > 0 needs an encoder that accepts any image size "
+            f"(input shape (None, None, None, C)); its input shape is {input_shape}."
+        )
 
 
 @keras.saving.register_keras_serializable(package="keras_semppl")
@@ -130,58 +192,24 @@ class SemPPL(Trainer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        check_encoder(encoder)
-        _positive_int("num_classes", num_classes, minimum=2)
-        _positive_int("num_large_views", num_large_views)
-        _positive_int("num_small_views", num_small_views, minimum=0)
-        for name in ("projector_hidden_dim", "projection_dim", "predictor_hidden_dim",
-                     "queue_size", "knn_k", "num_negatives", "num_semantic_positives"):
-            _positive_int(name, locals()[name])
-        if knn_k > queue_size:
-            raise ValueError(f"knn_k={knn_k} is larger than queue_size={queue_size}.")
-        if num_semantic_positives > queue_size:
-            raise ValueError(
-                f"num_semantic_positives={num_semantic_positives} is larger than "
-                f"queue_size={queue_size}."
-            )
-        _positive_float("temperature", temperature)
-        for name in ("c", "alpha", "lambda_invariance"):
-            _positive_float(name, locals()[name], allow_zero=True)
-        if not 0.0 <= target_decay_base <= 1.0:
-            raise ValueError(f"target_decay_base must be in [0, 1]; got {target_decay_base!r}.")
-        if target_decay_steps is not None:
-            _positive_int("target_decay_steps", target_decay_steps)
-        input_shape = tuple(encoder.inputs[0].shape)
-        if len(input_shape) != 4:
-            raise ValueError(
-                f"The encoder's input must be images (batch, height, width, "
-                f"channels); its input shape is {input_shape}."
-            )
-        if num_small_views > 0 and (input_shape[1] is not None or input_shape[2] is not None):
-            raise ValueError(
-                "num_small_views > 0 needs an encoder that accepts any image size "
-                f"(input shape (None, None, None, C)); its input shape is {input_shape}."
-            )
+        _check_arguments(encoder, locals())
 
-        # Networks.
+        # Networks: online, then the frozen target copy. (The order of
+        # construction fixes the random initial weights: keep it.)
         feature_dim = int(encoder.outputs[0].shape[-1])
+        heads = dict(sync_batch_norm=sync_batch_norm)
         self.encoder = encoder
-        self.projector = MLPHead(projector_hidden_dim, projection_dim, name="projector")
-        self.predictor = MLPHead(predictor_hidden_dim, projection_dim, name="predictor")
+        self.projector = MLPHead(projector_hidden_dim, projection_dim, name="projector", **heads)
+        self.predictor = MLPHead(predictor_hidden_dim, projection_dim, name="predictor", **heads)
         self.projector.build((None, feature_dim))
         self.predictor.build((None, projection_dim))
-        self.target_encoder = keras.models.clone_model(encoder)
-        self.target_encoder.name = "target_" + encoder.name
-        self.target_projector = MLPHead.from_config(
-            dict(self.projector.get_config(), name="target_projector")
+        self.target_encoder = target_network.clone_network(encoder, "target_" + encoder.name)
+        self.target_projector = target_network.clone_network(
+            self.projector, "target_projector", input_shape=(None, feature_dim)
         )
-        self.target_projector.build((None, feature_dim))
-        if sync_batch_norm and keras.backend.backend() == "tensorflow":
-            # BatchNormalization reads `synchronized` at call time (TF only).
-            for head in (self.projector, self.predictor, self.target_projector):
-                if head.norm is not None:
-                    head.norm.synchronized = True
-        self._ema_pairs = self._pair_target_with_online()
+        self._target_pairs = target_network.freeze_as_copy(
+            [(self.encoder, self.target_encoder), (self.projector, self.target_projector)]
+        )
 
         # Queue, pseudo-labels, sampling.
         self.queue = EmbeddingQueue(num_large_views, queue_size, projection_dim, name="queue")
@@ -196,25 +224,12 @@ class SemPPL(Trainer):
             target_decay_base, trainable=False, dtype="float32", name="target_decay"
         )
         # Built last, so that it leaves the random draws of the rest unchanged.
-        self.online_probe = bool(online_probe)
-        if self.online_probe:
+        if online_probe:
             self.probe = keras.layers.Dense(num_classes, name="online_probe")
             self.probe.build((None, feature_dim))
 
         # Monitors (progress bar, History, TensorBoard).
-        self._term_trackers = [keras.metrics.Mean(name=name) for name in LOSS_TERMS]
-        self.pseudo_label_accuracy = keras.metrics.Mean(name="pseudo_label_accuracy")
-        self.pseudo_label_coverage = keras.metrics.Mean(name="pseudo_label_coverage")
-        self.labelled_knn_accuracy = keras.metrics.Mean(name="labelled_knn_accuracy")
-        self.semantic_positive_precision = keras.metrics.Mean(
-            name="semantic_positive_precision"
-        )
-        self._probe_trackers = []
-        if self.online_probe:
-            self._probe_trackers = [
-                keras.metrics.Mean(name="probe_loss"),
-                keras.metrics.Mean(name="probe_accuracy"),
-            ]
+        self.step_metrics = StepMetrics(online_probe=bool(online_probe))
 
         # Config: one attribute per argument.
         self.num_classes = num_classes
@@ -237,87 +252,144 @@ class SemPPL(Trainer):
         self.semantic_positives = bool(semantic_positives)
         self.seed = seed
         self.sync_batch_norm = bool(sync_batch_norm)
-        if view_augmentation is not None and not isinstance(view_augmentation, keras.layers.Layer):
-            raise ValueError(
-                "view_augmentation must be a keras.layers.Layer or None; got "
-                f"{type(view_augmentation).__name__}."
-            )
         self.view_augmentation = view_augmentation
+        self.online_probe = bool(online_probe)
         self.built = True
 
-    # ----------------------------------------------------------------- target
-    def _pair_target_with_online(self):
-        """(target, online) variable pairs for the EMA; freezes the target.
-
-        The target's variables are marked non-trainable one by one, so that its
-        BatchNorm layers still normalise with batch statistics in training (as
-        BYOL's target does) while no optimizer ever sees them. The target's
-        BatchNorm moving statistics follow its own forward passes.
-        """
-        pairs = []
-        for online_net, target_net in (
-            (self.encoder, self.target_encoder),
-            (self.projector, self.target_projector),
-        ):
-            online_w, target_w = online_net.weights, target_net.weights
-            if len(online_w) != len(target_w):
-                raise ValueError(
-                    f"Could not copy '{online_net.name}' into a target network: "
-                    f"{len(online_w)} vs {len(target_w)} weights. The encoder must "
-                    "be clonable with keras.models.clone_model."
-                )
-            for o, t in zip(online_w, target_w):
-                if tuple(o.shape) != tuple(t.shape):
-                    raise ValueError(
-                        f"Target weight {t.path} has shape {t.shape}, online "
-                        f"{o.path} has {o.shape}."
-                    )
-                # A copy, never the same buffer (JAX donates buffers).
-                t.assign(ops.convert_to_numpy(o.value).copy())
-                if o.trainable:
-                    pairs.append((t, o))
-                t.trainable = False
-        return pairs
-
-    def _update_target(self):
-        """target <- tau * target + (1 - tau) * online, after the optimizer step."""
-        if self.target_decay_steps is None:
-            tau = ops.convert_to_tensor(self.target_decay_base, "float32")
-        else:
-            tau = ema_momentum(
-                self.optimizer.iterations, self.target_decay_steps, self.target_decay_base
-            )
-        self.target_decay.assign(tau)
-        for target, online in self._ema_pairs:
-            tau_t = ops.cast(tau, target.dtype)
-            target.assign(tau_t * target.value + (1.0 - tau_t) * ops.stop_gradient(online.value))
-
-    # ---------------------------------------------------------------- forward
     def call(self, images, training=False):
         """Online encoder features: (B, H, W, C) -> (B, F)."""
         return self.encoder(images, training=training)
 
-    def _parse(self, data):
+    @property
+    def metrics(self):
+        return self.step_metrics.metrics
+
+    # --------------------------------------------------- the step, in order
+    def parse_batch(self, data):
+        """What `fit` yields -> a validated `SemPPLBatch` (see `keras_semppl.batch`)."""
         batch = parse_batch(data, self.num_large_views, self.num_small_views)
         expected = tuple(self.encoder.inputs[0].shape[1:])
         for name, views in (("large", batch.large_views), ("small", batch.small_views)):
             for view in views:
                 got = tuple(view.shape[1:])
-                mismatch = any(
-                    e is not None and g is not None and e != g for e, g in zip(expected, got)
-                )
-                if mismatch:
+                if any(e is not None and g is not None and e != g
+                       for e, g in zip(expected, got)):
                     raise ValueError(
                         f"A {name} view has image shape {got} (height, width, "
                         f"channels) but the encoder expects {expected}."
                     )
+        if batch.labels.shape[0] is None:
+            raise ValueError(
+                "SemPPL needs a static batch size; batch the dataset with "
+                "drop_remainder=True."
+            )
         return batch
 
-    def _embed(self, views, encoder, heads, training, return_features=False):
-        """(n views of (B, H, W, C)) -> (n, B, D) float32, L2-normalised.
+    def compute_step(self, batch, training):
+        """Steps 1-4: the objective of one batch, and what the rest of the step needs.
 
-        With ``return_features``, also the encoder features of the first
-        view, (B, F), as a second output.
+        Writes no variable of the model's own: the queue write waits in the
+        result for `finish_step`. (In training, BatchNorm statistics move, and
+        every call draws new random negatives and positives.)
+
+        Args:
+            batch: a `SemPPLBatch` (`parse_batch`).
+            training: BatchNorm on batch statistics, view augmentation on,
+                and a queue write prepared.
+
+        Returns:
+            `StepOutputs`: ``objective`` (``loss`` plus the online probe's
+            cross-entropy when there is a probe), ``terms`` (the dict of
+            `semppl_objective`, with ``objective`` and ``probe_loss``),
+            per-example ``monitors`` and ``queue_write``.
+        """
+        batch = self._augment_views(batch, training)
+        online, target, features = self._embed_views(batch, training)
+        # Under a tf.distribute strategy each replica holds B / R examples:
+        # the negatives, positives and the queue write use the all-gathered
+        # global batch (the same draws on every replica, this replica's rows),
+        # so the step equals a single-device one. Elsewhere these are identities.
+        global_target = replicas.all_gather(target, axis=1)
+        global_labels = replicas.all_gather(batch.labels)
+        global_ids = replicas.all_gather(batch.ids)
+        negatives = self._draw_negatives(global_target.shape[1])
+        monitors = {"labels": batch.labels, "true_labels": batch.true_labels}
+        if self.semantic_positives:
+            queue = self.queue.read()
+            pseudo = self._pseudo_label(online, queue, batch.ids)
+            anchor_labels = ops.where(ops.greater_equal(batch.labels, 0), batch.labels, pseudo)
+            positives, positive_mask, positive_labels = self._draw_positives(
+                queue, replicas.all_gather(anchor_labels), global_ids
+            )
+            monitors.update(positive_labels=positive_labels, positive_mask=positive_mask)
+        else:
+            pseudo = ops.full_like(batch.labels, -1)
+            positives, positive_mask = self._no_positives(online)
+        monitors["pseudo"] = pseudo
+        terms = semppl_objective(
+            online, target, negatives, positives, positive_mask,
+            temperature=self.temperature, c=self.c, alpha=self.alpha,
+            lam=self.lambda_invariance, negative_pool=global_target,
+        )
+        objective = terms["loss"]
+        if self.online_probe:
+            probe_loss, monitors["probe_correct"] = self._probe_terms(features, batch)
+            terms = dict(terms, probe_loss=probe_loss)
+            objective = objective + probe_loss
+        queue_write = None
+        if training and self.semantic_positives:
+            queue_write = (global_target, global_labels, global_ids)
+        return StepOutputs(objective, dict(terms, objective=objective), monitors, queue_write)
+
+    # (5: the optimizer step is the backend trainer's.)
+
+    def finish_step(self, step, training):
+        """Steps 6-8: target EMA and queue write (training only), then metrics.
+
+        Returns:
+            The logs: {metric name: value}.
+        """
+        if training:
+            self._update_target()
+            if step.queue_write is not None:
+                self._enqueue(*step.queue_write)
+        self.step_metrics.update(step.terms, step.monitors, training=training)
+        return self.step_metrics.results()
+
+    def loss_terms(self, data, training=False):
+        """The loss terms of one batch, leaving every variable as it was.
+
+        Runs `compute_step` in a `keras.StatelessScope`, so that neither
+        BatchNorm statistics, nor the sampling seeds, nor the queue, target or
+        metrics change: calling it twice gives the same terms.
+
+        Args:
+            data: a batch as `fit` takes it (see `keras_semppl.batch`).
+            training: BatchNorm on batch statistics and view augmentation on.
+
+        Returns:
+            dict of scalar tensors: ``loss``, ``l_augm``, ``l_sempos``,
+            ``i_augm``, ``i_sempos``, ``objective`` (the differentiated scalar)
+            and, with the online probe, ``probe_loss``.
+        """
+        batch = self.parse_batch(data)
+        with keras.StatelessScope(), replicas.no_grad():
+            return self.compute_step(batch, training=training).terms
+
+    # --------------------------------------------------------- step parts
+    def _augment_views(self, batch, training):
+        """Applies ``view_augmentation`` to every view (training only)."""
+        if not training or self.view_augmentation is None:
+            return batch
+        return batch._replace(**{
+            key: tuple(self.view_augmentation(v, training=True) for v in getattr(batch, key))
+            for key in ("large_views", "small_views")
+        })
+
+    def _embed(self, views, encoder, heads, training):
+        """(n views of (B, H, W, C)) -> ((n, B, D) float32 L2-normalised, (B, F)).
+
+        The second output is the encoder features of the first view.
         """
         if self.fuse_views and len(views) > 1:
             features = encoder(ops.concatenate(views, axis=0), training=training)
@@ -335,29 +407,61 @@ class SemPPL(Trainer):
                     x = net(x, training=training)
                 outs.append(x)
             z = ops.stack(outs, axis=0)
-        z = ops.normalize(ops.cast(z, "float32"), axis=-1)
-        return (z, first) if return_features else z
+        return ops.normalize(ops.cast(z, "float32"), axis=-1), first
 
-    def _forward(self, batch, training, update_queue):
-        """Losses and monitors of one step; writes the queue when asked.
+    def _embed_views(self, batch, training):
+        """Step 1: online predictions of every view (V, B, D), the large views
+        first; target projections of the large views (L, B, D), gradient
+        stopped; encoder features of the first large view (B, F)."""
+        heads = (self.projector, self.predictor)
+        online, features = self._embed(batch.large_views, self.encoder, heads, training)
+        if batch.small_views:
+            small, _ = self._embed(batch.small_views, self.encoder, heads, training)
+            online = ops.concatenate([online, small], axis=0)
+        with replicas.no_grad():
+            target, _ = self._embed(
+                batch.large_views, self.target_encoder, (self.target_projector,), training
+            )
+        return online, ops.stop_gradient(target), features
+
+    def _pseudo_label(self, online, queue, ids):
+        """Step 2: (B,) k-NN pseudo-labels of the large views (-1 = no vote)."""
+        large = ops.stop_gradient(online[: self.num_large_views])
+        pseudo, _ = self.knn(large, queue.embeddings, queue.labels, queue.ids, ids)
+        return pseudo
+
+    def _draw_negatives(self, global_batch_size):
+        """Step 3a: (B, N) indices into the global batch, this replica's rows."""
+        return replicas.this_replica_rows(
+            sample_negative_indices(global_batch_size, self.num_negatives, self.negative_seed)
+        )
+
+    def _draw_positives(self, queue, global_anchor_labels, global_ids):
+        """Step 3b: semantic positives from the queue, this replica's rows.
 
         Returns:
-            ``(terms, monitors)``: the dict of `semppl_objective` plus
-            ``objective``, the scalar the trainers differentiate (``loss``,
-            plus the online probe's cross-entropy when there is a probe), and
-            per-example monitoring values (pseudo-labels, masks).
+            ``(positives, mask, labels)``: (L, B, P, D) queue embeddings,
+            (B, P) bool where a positive exists, (B, P) their queue labels.
         """
-        terms, monitors, features = self._forward_terms(batch, training, update_queue)
-        objective = terms["loss"]
-        if self.online_probe:
-            probe_loss, probe_correct = self._probe_terms(features, batch)
-            terms = dict(terms, probe_loss=probe_loss)
-            monitors = dict(monitors, probe_correct=probe_correct)
-            objective = objective + probe_loss
-        return dict(terms, objective=objective), monitors
+        slots, mask = self.positive_sampler(
+            queue.labels, queue.ids, global_anchor_labels, global_ids
+        )
+        slots = replicas.this_replica_rows(slots)
+        mask = replicas.this_replica_rows(mask)
+        return ops.take(queue.embeddings, slots, axis=1), mask, ops.take(queue.labels, slots)
+
+    def _no_positives(self, online):
+        """``semantic_positives=False``: one dummy positive, masked out.
+
+        The objective keeps its shapes; L_sempos and I_sempos are exactly 0
+        (masked means), and no k-NN vote or queue write runs.
+        """
+        batch_size = online.shape[1]
+        positives = ops.zeros((self.num_large_views, batch_size, 1, online.shape[-1]), "float32")
+        return positives, ops.zeros((batch_size, 1), "bool")
 
     def _probe_terms(self, features, batch):
-        """Online probe: cross-entropy on labelled rows, per-row correctness.
+        """Step 4, online probe: cross-entropy on labelled rows, per-row hits.
 
         Args:
             features: (B, F) encoder features of the first large view.
@@ -377,163 +481,23 @@ class SemPPL(Trainer):
         correct = ops.equal(ops.cast(ops.argmax(logits, axis=-1), "int32"), known)
         return loss, correct
 
-    def _forward_terms(self, batch, training, update_queue):
-        """`_forward` without the probe; also returns first-view features."""
-        if training and self.view_augmentation is not None:
-            batch = batch._replace(**{
-                key: tuple(self.view_augmentation(v, training=True) for v in getattr(batch, key))
-                for key in ("large_views", "small_views")
-            })
-        heads = (self.projector, self.predictor)
-        online, features = self._embed(
-            batch.large_views, self.encoder, heads, training, return_features=True
+    def _update_target(self):
+        """Step 6: the target EMA, with tau from the optimizer's step count."""
+        tau = target_network.target_decay(
+            self.optimizer.iterations, self.target_decay_base, self.target_decay_steps
         )
-        if batch.small_views:
-            small = self._embed(batch.small_views, self.encoder, heads, training)
-            online = ops.concatenate([online, small], axis=0)
-        with self._no_grad():
-            target = self._embed(
-                batch.large_views, self.target_encoder, (self.target_projector,), training
-            )
-        target = ops.stop_gradient(target)
+        self.target_decay.assign(tau)
+        target_network.ema_update(self._target_pairs, tau)
 
-        labels, ids = batch.labels, batch.ids
-        if not self.semantic_positives:
-            terms, monitors = self._forward_augmentation_only(online, target, batch)
-            return terms, monitors, features
-        q_emb = ops.stop_gradient(self.queue.embeddings.value)
-        q_labels, q_ids = self.queue.labels.value, self.queue.ids.value
-        online_large = ops.stop_gradient(online[: self.num_large_views])
-        pseudo, _ = self.knn(online_large, q_emb, q_labels, q_ids, ids)
-        labelled = ops.greater_equal(labels, 0)
-        anchor_labels = ops.where(labelled, labels, pseudo)
-
-        batch_size = online.shape[1]
-        if batch_size is None:
-            raise ValueError(
-                "SemPPL needs a static batch size; batch the dataset with "
-                "drop_remainder=True."
-            )
-        # Under a tf.distribute strategy each replica holds B / R examples:
-        # negatives, positives and the queue write use the all-gathered global
-        # batch (same random draws on every replica, this replica's rows), so
-        # the step equals a single-device one (issue 5). Elsewhere (one
-        # device, JAX DataParallel's global batch) these are identities.
-        global_target = self._all_gather_replicas(target, axis=1)
-        global_labels = self._all_gather_replicas(labels)
-        global_ids = self._all_gather_replicas(ids)
-        global_anchor_labels = self._all_gather_replicas(anchor_labels)
-        negatives = self._this_replica_rows(
-            sample_negative_indices(
-                global_target.shape[1], self.num_negatives, self.negative_seed
-            )
+    def _enqueue(self, global_target, global_labels, global_ids):
+        """Step 7: the labelled examples of the global batch enter the queue."""
+        self.queue.enqueue(
+            global_target, global_labels, global_ids, ops.greater_equal(global_labels, 0)
         )
-        slots, positive_mask = self.positive_sampler(
-            q_labels, q_ids, global_anchor_labels, global_ids
-        )
-        slots = self._this_replica_rows(slots)
-        positive_mask = self._this_replica_rows(positive_mask)
-        positives = ops.take(q_emb, slots, axis=1)  # (L, B, P, D)
-        terms = semppl_objective(
-            online,
-            target,
-            negatives,
-            positives,
-            positive_mask,
-            self.temperature,
-            self.c,
-            self.alpha,
-            self.lambda_invariance,
-            negative_pool=global_target,
-        )
-        if update_queue:
-            self.queue.enqueue(
-                global_target, global_labels, global_ids, ops.greater_equal(global_labels, 0)
-            )
-        monitors = {
-            "labels": labels,
-            "pseudo": pseudo,
-            "true_labels": batch.true_labels,
-            # Queue labels of the drawn semantic positives (B, P) and their mask.
-            "positive_labels": ops.take(q_labels, slots),
-            "positive_mask": positive_mask,
-        }
-        return terms, monitors, features
-
-    def _forward_augmentation_only(self, online, target, batch):
-        """`semantic_positives=False`: augmentation terms only, no queue/k-NN.
-
-        One dummy semantic positive with an all-False mask keeps the
-        objective's shapes; its terms are exactly 0 (masked means).
-        """
-        batch_size = online.shape[1]
-        negatives = sample_negative_indices(batch_size, self.num_negatives, self.negative_seed)
-        positives = ops.zeros((self.num_large_views, batch_size, 1, online.shape[-1]), "float32")
-        positive_mask = ops.zeros((batch_size, 1), "bool")
-        terms = semppl_objective(
-            online, target, negatives, positives, positive_mask,
-            self.temperature, self.c, self.alpha, self.lambda_invariance,
-        )
-        pseudo = ops.full_like(batch.labels, -1)
-        monitors = {"labels": batch.labels, "pseudo": pseudo, "true_labels": batch.true_labels}
-        return terms, monitors
-
-    def _after_step(self, terms, monitors, update_target):
-        """EMA of the target (training only), then metric updates; returns logs."""
-        if update_target:
-            self._update_target()
-        for tracker in self._term_trackers:
-            tracker.update_state(terms[tracker.name])
-        labels, pseudo, truth = monitors["labels"], monitors["pseudo"], monitors["true_labels"]
-        unlabelled = ops.less(labels, 0)
-        has_pseudo = ops.greater_equal(pseudo, 0)
-        known = ops.logical_and(unlabelled, ops.greater_equal(truth, 0))
-        if self.online_probe:
-            # Training: rows the probe never trained on; evaluation: any class.
-            scored = known if update_target else ops.logical_or(
-                ops.greater_equal(labels, 0), ops.greater_equal(truth, 0)
-            )
-            self._probe_trackers[0].update_state(terms["probe_loss"])
-            self._probe_trackers[1].update_state(
-                ops.cast(monitors["probe_correct"], "float32"),
-                sample_weight=ops.cast(scored, "float32"),
-            )
-        self.pseudo_label_accuracy.update_state(
-            ops.cast(ops.equal(pseudo, truth), "float32"),
-            sample_weight=ops.cast(ops.logical_and(known, has_pseudo), "float32"),
-        )
-        self.pseudo_label_coverage.update_state(
-            ops.cast(has_pseudo, "float32"), sample_weight=ops.cast(unlabelled, "float32")
-        )
-        self.labelled_knn_accuracy.update_state(
-            ops.cast(ops.equal(pseudo, labels), "float32"),
-            sample_weight=ops.cast(ops.logical_and(ops.logical_not(unlabelled), has_pseudo), "float32"),
-        )
-        # Semantic positives of unlabelled anchors with a known hidden class:
-        # share of drawn queue entries whose (true) label is that class.
-        if "positive_labels" in monitors:
-            pos_labels = monitors["positive_labels"]
-            pos_weight = ops.logical_and(monitors["positive_mask"], known[:, None])
-            self.semantic_positive_precision.update_state(
-                ops.reshape(ops.cast(ops.equal(pos_labels, truth[:, None]), "float32"), (-1,)),
-                sample_weight=ops.reshape(ops.cast(pos_weight, "float32"), (-1,)),
-            )
-        return {m.name: m.result() for m in self.metrics}
-
-    @property
-    def metrics(self):
-        return self._term_trackers + [
-            self.pseudo_label_accuracy,
-            self.pseudo_label_coverage,
-            self.labelled_knn_accuracy,
-            self.semantic_positive_precision,
-        ] + self._probe_trackers
 
     # ------------------------------------------------------------------- fit
     def fit(self, x=None, y=None, *args, **kwargs):
         """`keras.Model.fit`, after checking that labels lie in [-1, num_classes)."""
-        from keras_semppl.data.label_guard import guard_labels
-
         x, y = guard_labels(x, y, self.num_classes)
         return super().fit(x, y, *args, **kwargs)
 

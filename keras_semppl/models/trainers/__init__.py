@@ -1,7 +1,8 @@
-"""Picks the backend's training step once, at import, as Keras itself does.
+"""Picks the backend's trainer once, at import, as Keras itself does.
 
-Each trainer only moves gradients and state; the maths lives in
-`keras_semppl.models.semppl` and `keras_semppl.losses`.
+`base.SemPPLTrainerBase` holds the step sequence and declares what the model
+provides; each backend trainer only takes gradients and applies them. The
+maths lives in `keras_semppl.models.semppl` and `keras_semppl.losses`.
 """
 
 import keras

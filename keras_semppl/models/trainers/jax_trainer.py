@@ -1,96 +1,93 @@
-"""JAX training step: a pure function of the state, as the JAX trainer requires.
+"""JAX gradient mechanics: the step as a pure function of the state.
 
-The model's stateful code (queue writes, BatchNorm statistics, EMA, metrics)
-runs inside `keras.StatelessScope`s that map every variable to its value in
-the state; the updated values are read back from the scope.
+Keras' JAX trainer passes every variable's value in and expects the new
+values back. The shared sequence (`SemPPLTrainerBase`) runs inside a
+`keras.StatelessScope` that maps every variable to its value in that state;
+the new values are read back from the scope at the end. `_descend` takes the
+gradient with `jax.value_and_grad` of a function of the trainable values
+(the forward pass in a nested scope) and applies it with
+`optimizer.stateless_apply`, as `keras/src/backend/jax/trainer.py` does.
 """
-
-import contextlib
 
 import jax
 import keras
 
+from keras_semppl.models.trainers.base import SemPPLTrainerBase
 
-def _read_back(scope, variables, old_values):
-    new_values = []
-    for variable, old in zip(variables, old_values):
+
+def _values(scope, variables):
+    """The current values of ``variables`` in ``scope`` (their own if untouched)."""
+    out = []
+    for variable in variables:
         value = scope.get_current_value(variable)
-        new_values.append(old if value is None else value)
-    return new_values
+        out.append(variable.value if value is None else value)
+    return out
 
 
-class JAXSemPPLTrainer(keras.Model):
-    """Thin JAX stepping; subclasses provide `_forward`, `_after_step`."""
+class JAXSemPPLTrainer(SemPPLTrainerBase):
+    """JAX: `jax.value_and_grad` and `optimizer.stateless_apply`."""
 
-    def _no_grad(self):
-        return contextlib.nullcontext()
+    def _descend(self, batch):
+        # Runs inside train_step's scope: `v.value` is the value in the state.
+        trainable = self.trainable_variables
+        others = [v for v in self.non_trainable_variables]
+        others += self.optimizer.variables + self.metrics_variables
+        other_values = [v.value for v in others]
 
-    # Under `keras.distribution.DataParallel` train_step already sees the
-    # global batch (XLA shards it): nothing to gather, every row is ours.
-    def _all_gather_replicas(self, x, axis=0):
-        return x
+        def loss_fn(trainable_values):
+            mapping = list(zip(trainable, trainable_values)) + list(zip(others, other_values))
+            with keras.StatelessScope(state_mapping=mapping) as scope:
+                step = self.compute_step(batch, training=True)
+                loss = self._loss_to_differentiate(step.objective)
+            return loss, (step, _values(scope, self.non_trainable_variables))
 
-    def _this_replica_rows(self, x):
-        return x
+        grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+        (_, (step, non_trainable_values)), grads = grad_fn([v.value for v in trainable])
+        # BatchNorm statistics and seed states written by the forward pass.
+        for variable, value in zip(self.non_trainable_variables, non_trainable_values):
+            variable.assign(value)
+        new_trainable, new_optimizer = self.optimizer.stateless_apply(
+            [v.value for v in self.optimizer.variables], grads, [v.value for v in trainable]
+        )
+        for variable, value in zip(trainable, new_trainable):
+            variable.assign(value)
+        for variable, value in zip(self.optimizer.variables, new_optimizer):
+            variable.assign(value)
+        return step
 
-    def _forward_stateless(self, trainable, non_trainable, batch, training, update_queue):
-        mapping = list(zip(self.trainable_variables, trainable))
-        mapping += list(zip(self.non_trainable_variables, non_trainable))
-        with keras.StatelessScope(state_mapping=mapping) as scope:
-            terms, monitors = self._forward(batch, training=training, update_queue=update_queue)
-        non_trainable = _read_back(scope, self.non_trainable_variables, non_trainable)
-        return terms["objective"], (terms, monitors, non_trainable)
-
-    def _after_step_stateless(self, state, variable_lists, terms, monitors, update_target):
+    def _stateless(self, sequence, variable_lists, state, data):
         mapping = []
         for variables, values in zip(variable_lists, state):
             mapping += list(zip(variables, values))
         with keras.StatelessScope(state_mapping=mapping) as scope:
-            logs = self._after_step(terms, monitors, update_target=update_target)
+            logs = sequence(data)
         return logs, tuple(
-            _read_back(scope, variables, values)
+            _values_or(scope, variables, values)
             for variables, values in zip(variable_lists, state)
         )
 
     def train_step(self, state, data):
-        trainable, non_trainable, optimizer_vars, metrics_vars = state
-        batch = self._parse(data)
-        grad_fn = jax.value_and_grad(self._forward_stateless, has_aux=True)
-        (_, (terms, monitors, non_trainable)), grads = grad_fn(
-            trainable, non_trainable, batch, True, True
-        )
-        trainable, optimizer_vars = self.optimizer.stateless_apply(
-            optimizer_vars, grads, trainable
-        )
         variable_lists = (
             self.trainable_variables,
             self.non_trainable_variables,
             self.optimizer.variables,
             self.metrics_variables,
         )
-        return self._after_step_stateless(
-            (trainable, non_trainable, optimizer_vars, metrics_vars),
-            variable_lists,
-            terms,
-            monitors,
-            update_target=True,
-        )
+        return self._stateless(self._train_sequence, variable_lists, state, data)
 
     def test_step(self, state, data):
-        trainable, non_trainable, metrics_vars = state
-        batch = self._parse(data)
-        _, (terms, monitors, non_trainable) = self._forward_stateless(
-            trainable, non_trainable, batch, False, False
-        )
         variable_lists = (
             self.trainable_variables,
             self.non_trainable_variables,
             self.metrics_variables,
         )
-        return self._after_step_stateless(
-            (trainable, non_trainable, metrics_vars),
-            variable_lists,
-            terms,
-            monitors,
-            update_target=False,
-        )
+        return self._stateless(self._test_sequence, variable_lists, state, data)
+
+
+def _values_or(scope, variables, old_values):
+    """New values from ``scope``, else the values the state came in with."""
+    out = []
+    for variable, old in zip(variables, old_values):
+        value = scope.get_current_value(variable)
+        out.append(old if value is None else value)
+    return out

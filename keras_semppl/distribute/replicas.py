@@ -1,0 +1,79 @@
+"""Replica helpers for code that runs inside a training step.
+
+Under a `tf.distribute` strategy (MirroredStrategy, MultiWorkerMirroredStrategy,
+TPUStrategy) the step runs once per replica on B / R examples of the global
+batch. Everywhere else (one device; JAX's `keras.distribution.DataParallel`,
+whose step sees the global batch and lets XLA shard it; torch, which has no
+distributed `fit`) there is one replica and these helpers are identities.
+
+    all_gather(x, axis)      this replica's x -> every replica's, concatenated
+    this_replica_rows(x)     rows of a global-batch tensor that are this replica's
+    num_replicas_in_sync()   R (1 outside a multi-replica step)
+    no_grad()                a context in which no autograd graph is recorded
+"""
+
+import contextlib
+
+import keras
+
+
+def _tf_replica_context():
+    """The TF replica context when more than one replica runs in sync, else None."""
+    if keras.backend.backend() != "tensorflow":
+        return None
+    import tensorflow as tf
+
+    ctx = tf.distribute.get_replica_context()
+    if ctx is None or ctx.num_replicas_in_sync == 1:
+        return None
+    return ctx
+
+
+def num_replicas_in_sync():
+    """R, the replicas that each run the step on B / R examples (1 by default)."""
+    ctx = _tf_replica_context()
+    return 1 if ctx is None else ctx.num_replicas_in_sync
+
+
+def all_gather(x, axis=0):
+    """Concatenates ``x`` of every replica along ``axis``, in replica order.
+
+    `strategy.experimental_distribute_dataset` gives replica r the rows
+    [r * B / R, (r + 1) * B / R) of the global batch, so the result is the
+    global batch in its original order. The static size of ``axis`` is kept.
+    """
+    ctx = _tf_replica_context()
+    if ctx is None:
+        return x
+    gathered = ctx.all_gather(x, axis=axis)
+    # all_gather loses the static size of `axis`; shapes downstream need it.
+    shape = x.shape.as_list()
+    if shape[axis] is not None:
+        shape[axis] *= ctx.num_replicas_in_sync
+    gathered.set_shape(shape)
+    return gathered
+
+
+def this_replica_rows(x):
+    """Rows of a (B_global, ...) tensor that belong to this replica: (B_global / R, ...)."""
+    ctx = _tf_replica_context()
+    if ctx is None:
+        return x
+    import tensorflow as tf
+
+    rows = x.shape[0] // ctx.num_replicas_in_sync
+    start = tf.cast(ctx.replica_id_in_sync_group, "int32") * rows
+    return tf.gather(x, tf.range(start, start + rows), axis=0)
+
+
+def no_grad():
+    """`torch.no_grad()` on torch (saves the graph's memory); elsewhere a no-op.
+
+    JAX and TensorFlow only differentiate what the gradient function or tape
+    asks for; `keras.ops.stop_gradient` still marks values as constants there.
+    """
+    if keras.backend.backend() == "torch":
+        import torch
+
+        return torch.no_grad()
+    return contextlib.nullcontext()
