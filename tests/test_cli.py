@@ -1,13 +1,14 @@
 """`semppl train` end to end at a tiny size, and its argument checks."""
 
+import dataclasses
 import json
 
 import keras
-import numpy as np
 import pytest
 
+from keras_semppl.cli.main import build_parser
 from keras_semppl.cli.main import main
-from keras_semppl.evaluation.knn_classifier import knn_classify
+from keras_semppl.cli.train import resolve_plan
 
 
 def test_train_runs_reports_both_accuracies_and_saves(tmp_path, capsys):
@@ -50,12 +51,34 @@ def test_bad_arguments(argv, message):
         main(["train"] + argv)
 
 
-def test_knn_classifier_against_hand_computed_case():
-    ref = np.array([[1, 0], [0.9, 0.1], [0, 1], [-1, 0]], "float32")
-    labels = np.array([0, 0, 1, 2])
-    queries = np.array([[1, 0.05], [0.1, 1]], "float32")
-    np.testing.assert_array_equal(knn_classify(ref, labels, queries, 3, k=1), [0, 1])
-    # k=3 at query [0.1, 1]: neighbours 2 (label 1, sim ~0.995), 1 (label 0),
-    # 0 (label 0): two weaker votes of class 0 beat one of class 1 at a high temperature.
-    assert knn_classify(ref, labels, queries[1:], 3, k=3, temperature=100.0)[0] == 0
-    assert knn_classify(ref, labels, queries[1:], 3, k=3, temperature=0.01)[0] == 1
+def _plan(*argv):
+    return resolve_plan(build_parser().parse_args(["train", *argv]))
+
+
+def test_plan_fills_the_digits_defaults():
+    plan = _plan()
+    assert (plan.dataset, plan.image_size, plan.val_fraction, plan.label_fraction) == (
+        "digits", 16, 0.2, 0.1)
+    assert (plan.views_preset, plan.num_large_views, plan.num_small_views) == ("digits", 2, 0)
+    assert (plan.epochs, plan.learning_rate, plan.lambda_invariance) == (30, 2e-3, 1.0)
+    assert plan.output == "runs/semppl_digits.keras" and plan.baseline
+    assert plan.labelled_per_batch == 32
+    views = plan.views(image_side=8)
+    assert [v.size for v in views.large] == [16, 16] and views.small == ()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plan.num_small_views = 3
+
+
+def test_plan_view_counts_come_from_the_flags_or_the_preset():
+    plan = _plan("--dataset", "cifar10")
+    assert (plan.views_preset, plan.num_large_views, plan.num_small_views) == ("cifar", 4, 2)
+    assert plan.val_fraction == 0.1 and plan.image_size is None
+    assert plan.output == "runs/semppl.keras"
+    plan = _plan("--dataset", "cifar10", "--num-small-views", "1", "--num-large-views", "3",
+                 "--lambda-invariance", "2.5", "--labels-per-class", "4")
+    assert (plan.num_large_views, plan.num_small_views) == (3, 1)
+    assert plan.lambda_invariance == 2.5
+    assert plan.labels_per_class == 4 and plan.label_fraction is None
+    views = plan.views(image_side=32)
+    assert [v.size for v in views.large] == [32] * 3 and [v.size for v in views.small] == [16]
+    assert _plan("--labelled-per-batch", "0").labelled_per_batch is None

@@ -58,7 +58,7 @@ def test_resolve_distribution_names():
     assert plan.name == "none" and plan.num_replicas == 1 and plan.engine is None
     with plan.scope():
         pass
-    with pytest.raises(ValueError, match="Unknown --distribute 'bogus'"):
+    with pytest.raises(ValueError, match="Unknown distribution 'bogus'"):
         resolve_distribution("bogus")
     with pytest.raises(ValueError, match="multiple of the 4 replicas"):
         plan.num_replicas = 4

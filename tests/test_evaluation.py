@@ -7,6 +7,7 @@ from keras_semppl.evaluation import EvaluationReport
 from keras_semppl.evaluation import confusion_matrix
 from keras_semppl.evaluation import evaluate_encoder
 from keras_semppl.evaluation import knn_class_scores
+from keras_semppl.evaluation import knn_classify
 from keras_semppl.evaluation import knn_evaluate
 from keras_semppl.evaluation import linear_probe_evaluate
 from keras_semppl.evaluation import top_k_accuracy
@@ -148,3 +149,14 @@ def test_random_crop_flip_gives_shifted_windows_of_the_padded_image():
         assert np.array_equal(a, b) or np.array_equal(a, b[:, ::-1])
     with pytest.raises(ValueError, match="pad"):
         random_crop_flip(pad=-1)
+
+
+def test_knn_classify_against_hand_computed_case():
+    ref = np.array([[1, 0], [0.9, 0.1], [0, 1], [-1, 0]], "float32")
+    labels = np.array([0, 0, 1, 2])
+    queries = np.array([[1, 0.05], [0.1, 1]], "float32")
+    np.testing.assert_array_equal(knn_classify(ref, labels, queries, 3, k=1), [0, 1])
+    # k=3 at query [0.1, 1]: neighbours 2 (label 1, sim ~0.995), 1 (label 0),
+    # 0 (label 0): two weaker votes of class 0 beat one of class 1 at a high temperature.
+    assert knn_classify(ref, labels, queries[1:], 3, k=3, temperature=100.0)[0] == 0
+    assert knn_classify(ref, labels, queries[1:], 3, k=3, temperature=0.01)[0] == 1

@@ -5,8 +5,8 @@ Usage: semppl evaluate MODEL.keras --dataset digits|folder:PATH|NAME
 
 MODEL.keras is a saved SemPPL model (its online encoder is evaluated) or a
 plain encoder (images -> features). The labelled training images are the k-NN
-references and the probe / fine-tuning data; the data set's validation split
-is the test set.
+references and the probe / fine-tuning data; the test set is the data set's
+own test/validation split where it has one, else a held-out --val-fraction.
 """
 
 import json
@@ -23,7 +23,8 @@ def add_arguments(parser):
                         help="share of training labels kept (default: the source's).")
     parser.add_argument("--labels-per-class", type=int, default=None)
     parser.add_argument("--val-fraction", type=float, default=0.2,
-                        help="share of the data held out as the test split (default 0.2).")
+                        help="share of the labelled data held out as the test set when "
+                             "the data set has no test split (default 0.2).")
     parser.add_argument("--seed", type=int, default=0, help="seeds the splits.")
     parser.add_argument("--knn-k", type=int, default=20)
     parser.add_argument("--knn-temperature", type=float, default=0.07)
@@ -34,34 +35,17 @@ def add_arguments(parser):
     parser.add_argument("--json", default=None, help="also write the report as JSON here.")
 
 
-def load_encoder(path):
-    """The encoder in a .keras file: `extract_encoder()` of a SemPPL model, else the model."""
-    import keras
-
-    import keras_semppl  # noqa: F401  (registers the serialisable classes)
-    from keras_semppl.models import SemPPL
-
-    model = keras.saving.load_model(path, compile=False)
-    if isinstance(model, SemPPL):
-        return model.extract_encoder()
-    if len(model.inputs[0].shape) != 4 or len(model.outputs[0].shape) != 2:
-        raise ValueError(f"{path} is neither a SemPPL model nor an encoder from images "
-                         f"(B, H, W, C) to features (B, F).")
-    return model
-
-
 def run(args):
     from keras_semppl.data.sources import resolve_dataset
+    from keras_semppl.evaluation.embed import encoder_image_size
+    from keras_semppl.evaluation.embed import load_encoder
     from keras_semppl.evaluation.protocols import evaluate_arrays
     from keras_semppl.evaluation.protocols import parse_protocols
 
     protocols = parse_protocols(args.protocol)
     encoder = load_encoder(args.model)
-    height, width = tuple(encoder.inputs[0].shape[1:3])
-    image_size = None if height is None else (height, width)
-    if args.dataset == "digits" and image_size is not None:
-        image_size = height
-    data = resolve_dataset(args.dataset, data_dir=args.data_dir, image_size=image_size,
+    data = resolve_dataset(args.dataset, data_dir=args.data_dir,
+                           image_size=encoder_image_size(encoder),
                            label_fraction=args.label_fraction,
                            labels_per_class=args.labels_per_class, seed=args.seed,
                            val_fraction=args.val_fraction)

@@ -30,15 +30,15 @@ def run(args):
                                   os.path.join(args.out, "training_curves.png"))
     print(f"saved {curves}")
     if args.model:
-        from keras_semppl.cli.evaluate import load_encoder
         from keras_semppl.data.sources import resolve_dataset
         from keras_semppl.evaluation.embed import embed_images
+        from keras_semppl.evaluation.embed import encoder_image_size
+        from keras_semppl.evaluation.embed import load_encoder
         from keras_semppl.plots.embedding_map import plot_embedding_map
 
         encoder = load_encoder(args.model)
-        height, width = tuple(encoder.inputs[0].shape[1:3])
-        size = None if height is None else (height if args.dataset == "digits" else (height, width))
-        data = resolve_dataset(args.dataset, data_dir=args.data_dir, image_size=size)
+        data = resolve_dataset(args.dataset, data_dir=args.data_dir,
+                               image_size=encoder_image_size(encoder))
         names = list(getattr(data, "class_names", ()) or ()) or None
         tsne = plot_embedding_map(embed_images(encoder, data.val_images), data.val_labels,
                                   os.path.join(args.out, "tsne.png"), class_names=names,

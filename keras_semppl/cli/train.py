@@ -7,26 +7,27 @@ labelled images only, and reports k-NN accuracy of both on a held-out split.
 `--dataset` picks other data: "folder:PATH" (PATH/<class>/<image>, plus an
 optional `--unlabelled-dir`) or a TFDS name ("cifar10", "cifar100", "stl10",
 "imagenette/160px-v2", prepared in `--data-dir`; never downloads). The
-held-out set is the data set's test/validation split where it has one
-(`EVAL_SPLITS`), else a stratified `--val-fraction` of the labelled pool.
+held-out set is the data set's test/validation split where it has one,
+else a stratified `--val-fraction` of the labelled pool.
+
+The command line is resolved once, by `resolve_plan`, into an immutable
+`TrainPlan` (every default filled in, every check done); `execute` then only
+reads the plan: data -> views -> distribution -> fit -> plots -> evaluation
+-> baseline -> save.
 """
 
+import dataclasses
 import json
 import os
 import time
+from typing import Optional
 
 from keras_semppl.augment.byol_views import ViewConfig
 from keras_semppl.augment.byol_views import ViewSet
+from keras_semppl.distribute import NAMES as DISTRIBUTION_NAMES
 
-
-#: TFDS data sets whose own split serves as the held-out k-NN set.
-EVAL_SPLITS = {"cifar10": "test", "cifar100": "test", "stl10": "test",
-               "imagenette": "validation"}
 ENCODERS = ("small_convnet", "resnet18", "resnet50")
 VIEW_PRESETS = ("digits", "cifar", "imagenet")
-
-
-DISTRIBUTE_NAMES = ("auto", "none", "data_parallel", "mirrored", "multi_worker", "tpu")
 
 
 def add_arguments(parser):
@@ -76,12 +77,157 @@ def add_arguments(parser):
                         help="where the trained model is saved (.keras; default "
                              "runs/semppl_digits.keras for digits, else runs/semppl.keras).")
     parser.add_argument("--no-baseline", action="store_true", help="skip the supervised baseline.")
-    parser.add_argument("--distribute", default="none", choices=DISTRIBUTE_NAMES,
+    parser.add_argument("--distribute", default="none", choices=DISTRIBUTION_NAMES,
                         help="engine; auto picks one from the visible devices (default none).")
     parser.add_argument("--tpu", default=None, help="TPU name or address for --distribute tpu.")
     parser.add_argument("--plots", default=None, metavar="DIR",
                         help="write history.json and training_curves.png into DIR.")
     parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
+
+
+# -------------------------------------------------------------------- plan
+@dataclasses.dataclass(frozen=True)
+class TrainPlan:
+    """Everything `semppl train` does, resolved from the command line.
+
+    Data: ``dataset`` (spec), ``data_dir``, ``unlabelled_dir``,
+    ``image_size`` (None: the data set's own), ``val_fraction``,
+    ``label_fraction`` / ``labels_per_class`` (the label budget).
+    Views: ``views_preset``, ``num_large_views``, ``num_small_views``.
+    Model: ``encoder`` and the `SemPPL` arguments below. Training:
+    ``epochs``, ``steps_per_epoch`` (None: one pass), ``batch_size``,
+    ``labelled_per_batch`` (None: uniform batches), ``learning_rate``,
+    ``distribute``, ``tpu``. Afterwards: ``baseline``, ``plots``, ``output``.
+    """
+
+    dataset: str
+    data_dir: Optional[str]
+    unlabelled_dir: Optional[str]
+    image_size: Optional[int]
+    val_fraction: float
+    label_fraction: Optional[float]
+    labels_per_class: Optional[int]
+    views_preset: str
+    num_large_views: int
+    num_small_views: int
+    encoder: str
+    queue_size: int
+    knn_k: int
+    projection_dim: int
+    hidden_dim: int
+    lambda_invariance: float
+    online_probe: bool
+    epochs: int
+    steps_per_epoch: Optional[int]
+    batch_size: int
+    labelled_per_batch: Optional[int]
+    learning_rate: float
+    distribute: str
+    tpu: Optional[str]
+    baseline: bool
+    plots: Optional[str]
+    output: str
+    seed: int
+    verbose: int
+
+    @property
+    def is_digits(self):
+        return self.dataset == "digits"
+
+    def views(self, image_side):
+        """The `ViewSet` of the plan's preset and counts; ``image_side``: the data's."""
+        from keras_semppl.augment.presets import view_preset
+
+        if self.views_preset == "digits":
+            return digits_view_configs(self.num_large_views, self.image_size or image_side)
+        return view_preset(self.views_preset, self.num_large_views, self.num_small_views)
+
+
+def _fail(flag, message):
+    raise SystemExit(f"{flag} {message}")
+
+
+def _check_dataset_flags(args):
+    if not isinstance(args.dataset, str) or not args.dataset.strip():
+        _fail("--dataset", "must not be empty.")
+    if args.dataset.startswith("folder:") and not args.dataset[len("folder:"):]:
+        _fail("--dataset", "folder:PATH needs a path.")
+    if args.unlabelled_dir is not None and not args.dataset.startswith("folder:"):
+        _fail("--unlabelled-dir", f"needs --dataset folder:PATH; got --dataset {args.dataset!r}.")
+
+
+def _check_numbers(args):
+    for name in ("epochs", "batch_size", "queue_size", "image_size", "steps_per_epoch",
+                 "labels_per_class", "num_large_views"):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            _fail(f"--{name.replace('_', '-')}", f"must be positive; got {value}.")
+    if args.num_small_views is not None and args.num_small_views < 0:
+        _fail("--num-small-views", f"must be >= 0; got {args.num_small_views}.")
+    if args.label_fraction is not None and not 0 < args.label_fraction <= 1:
+        _fail("--label-fraction", f"must be in (0, 1]; got {args.label_fraction}.")
+    if args.val_fraction is not None and not 0 <= args.val_fraction < 1:
+        _fail("--val-fraction", f"must be in [0, 1); got {args.val_fraction}.")
+    if not 0 <= args.labelled_per_batch < args.batch_size:
+        _fail("--labelled-per-batch",
+              f"must be in [0, --batch-size={args.batch_size}); got {args.labelled_per_batch}.")
+
+
+def _view_counts(preset, num_large, num_small):
+    """(L, S) of a preset, the flags overriding its defaults."""
+    if preset == "digits":
+        if num_small:
+            _fail("--num-small-views", "must be 0 with --views-preset digits.")
+        return (2 if num_large is None else num_large), 0
+    from keras_semppl.augment.presets import PRESETS
+
+    _, _, default_large, default_small = PRESETS[preset]
+    return (default_large if num_large is None else num_large,
+            default_small if num_small is None else num_small)
+
+
+def resolve_plan(args):
+    """The parsed arguments -> a `TrainPlan`; SystemExit naming the bad flag."""
+    _check_dataset_flags(args)
+    _check_numbers(args)
+    digits = args.dataset == "digits"
+    output = args.output or ("runs/semppl_digits.keras" if digits else "runs/semppl.keras")
+    if not output.endswith(".keras"):
+        _fail("--output", f"must end with .keras; got {output!r}.")
+    preset = args.views_preset or ("digits" if digits else "cifar")
+    num_large, num_small = _view_counts(preset, args.num_large_views, args.num_small_views)
+    no_budget = args.label_fraction is None and args.labels_per_class is None
+    return TrainPlan(
+        dataset=args.dataset.strip(),
+        data_dir=args.data_dir,
+        unlabelled_dir=args.unlabelled_dir,
+        image_size=16 if args.image_size is None and digits else args.image_size,
+        val_fraction=(0.2 if digits else 0.1) if args.val_fraction is None else args.val_fraction,
+        label_fraction=0.1 if no_budget else args.label_fraction,
+        labels_per_class=args.labels_per_class,
+        views_preset=preset,
+        num_large_views=num_large,
+        num_small_views=num_small,
+        encoder=args.encoder,
+        queue_size=args.queue_size,
+        knn_k=args.knn_k,
+        projection_dim=args.projection_dim,
+        hidden_dim=args.hidden_dim,
+        lambda_invariance=args.lambda_invariance,
+        online_probe=args.online_probe,
+        epochs=args.epochs,
+        steps_per_epoch=args.steps_per_epoch,
+        batch_size=args.batch_size,
+        labelled_per_batch=args.labelled_per_batch or None,
+        learning_rate=args.learning_rate,
+        distribute=args.distribute,
+        tpu=args.tpu,
+        baseline=not args.no_baseline,
+        plots=args.plots,
+        output=output,
+        seed=args.seed,
+        verbose=args.verbose,
+    )
 
 
 def digits_view_configs(num_large, size):
@@ -95,233 +241,130 @@ def digits_view_configs(num_large, size):
     return ViewSet(large=tuple(configs), small=())
 
 
-def _fail(flag, message):
-    raise SystemExit(f"{flag} {message}")
-
-
-def _check(args):
-    """Fills dataset-dependent defaults; SystemExit naming the bad flag."""
-    digits = args.dataset == "digits"
-    if not isinstance(args.dataset, str) or not args.dataset.strip():
-        _fail("--dataset", "must not be empty.")
-    if args.dataset.startswith("folder:") and not args.dataset[len("folder:"):]:
-        _fail("--dataset", "folder:PATH needs a path.")
-    if args.unlabelled_dir is not None and not args.dataset.startswith("folder:"):
-        _fail("--unlabelled-dir", f"needs --dataset folder:PATH; got --dataset {args.dataset!r}.")
-    if args.output is None:
-        args.output = "runs/semppl_digits.keras" if digits else "runs/semppl.keras"
-    if not args.output.endswith(".keras"):
-        _fail("--output", f"must end with .keras; got {args.output!r}.")
-    for name in ("epochs", "batch_size", "queue_size", "image_size", "steps_per_epoch",
-                 "labels_per_class", "num_large_views"):
-        value = getattr(args, name)
-        if value is not None and value <= 0:
-            _fail(f"--{name.replace('_', '-')}", f"must be positive; got {value}.")
-    if args.num_small_views is not None and args.num_small_views < 0:
-        _fail("--num-small-views", f"must be >= 0; got {args.num_small_views}.")
-    if args.label_fraction is not None and not 0 < args.label_fraction <= 1:
-        _fail("--label-fraction", f"must be in (0, 1]; got {args.label_fraction}.")
-    if args.label_fraction is None and args.labels_per_class is None:
-        args.label_fraction = 0.1
-    if args.val_fraction is None:
-        args.val_fraction = 0.2 if digits else 0.1
-    if not 0 <= args.val_fraction < 1:
-        _fail("--val-fraction", f"must be in [0, 1); got {args.val_fraction}.")
-    if not 0 <= args.labelled_per_batch < args.batch_size:
-        _fail("--labelled-per-batch",
-              f"must be in [0, --batch-size={args.batch_size}); got {args.labelled_per_batch}.")
-    if args.views_preset is None:
-        args.views_preset = "digits" if digits else "cifar"
-    if args.image_size is None and digits:
-        args.image_size = 16
-    if args.views_preset == "digits":
-        if args.num_large_views is None:
-            args.num_large_views = 2
-        if args.num_small_views:
-            _fail("--num-small-views", "must be 0 with --views-preset digits.")
-        args.num_small_views = 0
-
-
-def _load_data(args):
-    """The `SemiSupervisedArrays` named by --dataset (SystemExit on errors)."""
-    from keras_semppl.data.digits import load_digits
-    from keras_semppl.data.image_folder import load_image_folder
+# ------------------------------------------------------------------ stages
+def load_data(plan):
+    """The plan's `SemiSupervisedArrays` (SystemExit naming --dataset on errors)."""
     from keras_semppl.data.sources import resolve_dataset
-    from keras_semppl.data.tfds_source import load_tfds
 
-    spec = args.dataset.strip()
-    budget = dict(label_fraction=args.label_fraction, labels_per_class=args.labels_per_class,
-                  seed=args.seed)
     try:
-        if spec == "digits":
-            if args.labels_per_class is not None:
-                budget["label_fraction"] = None
-            return load_digits(image_size=args.image_size, val_fraction=args.val_fraction,
-                               **budget)
-        if spec.startswith("folder:"):
-            return load_image_folder(spec[len("folder:"):], unlabelled_dir=args.unlabelled_dir,
-                                     image_size=args.image_size,
-                                     val_fraction=args.val_fraction, **budget)
-        name = spec[len("tfds:"):] if spec.startswith("tfds:") else spec
-        eval_split = EVAL_SPLITS.get(name.split("/")[0].split(":")[0])
-        if eval_split is None:
-            return resolve_dataset(spec, data_dir=args.data_dir, image_size=args.image_size,
-                                   val_fraction=args.val_fraction, **budget)
-        return load_tfds(name, args.data_dir, image_size=args.image_size,
-                         val_split=eval_split, **budget)
+        data = resolve_dataset(plan.dataset, data_dir=plan.data_dir,
+                               image_size=plan.image_size,
+                               label_fraction=plan.label_fraction,
+                               labels_per_class=plan.labels_per_class, seed=plan.seed,
+                               val_fraction=plan.val_fraction,
+                               unlabelled_dir=plan.unlabelled_dir)
     except ValueError as error:
         hint = " Pass --image-size." if "image_size" in str(error) else ""
-        raise SystemExit(f"--dataset {spec!r}: {error}{hint}") from None
+        raise SystemExit(f"--dataset {plan.dataset!r}: {error}{hint}") from None
+    if len(data.val_labels) == 0:
+        raise SystemExit("--val-fraction: the held-out set is empty; raise it.")
+    return data
 
 
-def _views(args, image_side):
-    """(ViewSet, large view side) for --views-preset and the view counts."""
-    from keras_semppl.augment.presets import view_preset
-
-    if args.views_preset == "digits":
-        side = args.image_size or image_side
-        return digits_view_configs(args.num_large_views, side), side
-    views = view_preset(args.views_preset, args.num_large_views, args.num_small_views)
-    args.num_large_views, args.num_small_views = len(views.large), len(views.small)
-    return views, views.large[0].size
-
-
-def _encoder(args, size, channels, name=None):
+def build_encoder(plan, size, channels, name=None):
+    """The plan's encoder for large views of side ``size``; any input size with small views."""
     from keras_semppl.encoders.resnet import resnet18
     from keras_semppl.encoders.resnet import resnet50
     from keras_semppl.encoders.small_convnet import small_convnet
 
-    side = None if args.num_small_views else size
+    side = None if plan.num_small_views else size
     shape = (side, side, channels)
     kwargs = {} if name is None else {"name": name}
-    if args.encoder == "small_convnet":
+    if plan.encoder == "small_convnet":
         return small_convnet(shape, widths=(32, 64, 128), **kwargs)
     stem = "cifar" if size <= 64 else "imagenet"
-    build = resnet18 if args.encoder == "resnet18" else resnet50
+    build = resnet18 if plan.encoder == "resnet18" else resnet50
     return build(input_shape=shape, stem=stem, **kwargs)
 
 
-def _fit_semppl(args, data, dataset, size, channels, total_steps, steps_per_epoch):
-    """Builds, compiles and fits SemPPL; call inside the distribution scope."""
+def training_dataset(plan, data, view_fn):
+    """(tf.data batches of views, steps per epoch)."""
+    from keras_semppl.data.pipeline import make_training_dataset
+
+    repeat = plan.steps_per_epoch is not None
+    try:
+        dataset = make_training_dataset(
+            data.images, data.labels, plan.batch_size, view_fn, true_labels=data.true_labels,
+            seed=plan.seed, labelled_per_batch=plan.labelled_per_batch,
+            num_classes=data.num_classes, repeat=repeat)
+    except ValueError as error:
+        raise SystemExit(f"--batch-size/--labelled-per-batch: {error}") from None
+    return dataset, plan.steps_per_epoch if repeat else int(dataset.cardinality())
+
+
+def distribution(plan):
+    """The `DistributionPlan` of --distribute (SystemExit naming it on errors)."""
+    from keras_semppl.distribute import resolve_distribution
+
+    try:
+        engine = resolve_distribution(plan.distribute, tpu=plan.tpu)
+        engine.check_batch_size(plan.batch_size)
+    except (ValueError, NotImplementedError) as error:
+        raise SystemExit(f"--distribute: {error}") from None
+    return engine
+
+
+def fit_semppl(plan, data, dataset, size, steps_per_epoch):
+    """Builds, compiles and fits SemPPL; call inside the distribution scope.
+
+    Returns:
+        (model, history, seconds).
+    """
     import keras
 
     from keras_semppl.models import SemPPL
     from keras_semppl.schedules.warmup_cosine import WarmupCosineDecay
 
+    total_steps = steps_per_epoch * plan.epochs
     model = SemPPL(
-        _encoder(args, size, channels),
+        build_encoder(plan, size, data.images.shape[-1]),
         num_classes=data.num_classes,
-        num_large_views=args.num_large_views,
-        num_small_views=args.num_small_views,
-        projector_hidden_dim=args.hidden_dim,
-        projection_dim=args.projection_dim,
-        predictor_hidden_dim=args.hidden_dim,
-        queue_size=args.queue_size,
-        knn_k=args.knn_k,
-        lambda_invariance=args.lambda_invariance,
+        num_large_views=plan.num_large_views,
+        num_small_views=plan.num_small_views,
+        projector_hidden_dim=plan.hidden_dim,
+        projection_dim=plan.projection_dim,
+        predictor_hidden_dim=plan.hidden_dim,
+        queue_size=plan.queue_size,
+        knn_k=plan.knn_k,
+        lambda_invariance=plan.lambda_invariance,
         target_decay_steps=total_steps,
-        online_probe=args.online_probe,
-        seed=args.seed,
+        online_probe=plan.online_probe,
+        seed=plan.seed,
     )
-    schedule = WarmupCosineDecay(args.learning_rate, total_steps, warmup_steps=min(2 * steps_per_epoch, total_steps))
+    schedule = WarmupCosineDecay(plan.learning_rate, total_steps,
+                                 warmup_steps=min(2 * steps_per_epoch, total_steps))
     model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4))
     start = time.time()
-    history = model.fit(dataset, epochs=args.epochs, verbose=args.verbose,
-                        steps_per_epoch=args.steps_per_epoch)
+    history = model.fit(dataset, epochs=plan.epochs, verbose=plan.verbose,
+                        steps_per_epoch=plan.steps_per_epoch)
     return model, history, time.time() - start
 
 
-def run(args):
-    _check(args)
-    import keras
-    import numpy as np
-    import tensorflow as tf
+def write_plots(plan, history):
+    from keras_semppl.callbacks.history_io import save_history_json
+    from keras_semppl.plots.training_curves import plot_training_curves
 
-    from keras_semppl.augment.byol_views import make_view_fn
-    from keras_semppl.data.pipeline import make_training_dataset
-    from keras_semppl.evaluation.embed import embed_images
-    from keras_semppl.evaluation.knn_classifier import knn_classify
+    os.makedirs(plan.plots, exist_ok=True)
+    save_history_json(history, os.path.join(plan.plots, "history.json"))
+    plot_training_curves(history.history, os.path.join(plan.plots, "training_curves.png"))
+    print(f"wrote {plan.plots}/history.json and training_curves.png")
+
+
+def train_baseline(plan, data, view_fn, size, steps):
+    """The same encoder, supervised on the labelled images: (encoder, seconds)."""
     from keras_semppl.evaluation.supervised_baseline import train_supervised_baseline
 
-    keras.utils.set_random_seed(args.seed)
-    data = _load_data(args)
-    if len(data.val_labels) == 0:
-        raise SystemExit("--val-fraction: the held-out set is empty; raise it.")
-    print(f"backend: {keras.backend.backend()}")
-    print(data.summary())
+    start = time.time()
+    encoder = build_encoder(plan, size, data.images.shape[-1],
+                            name=f"baseline_{plan.encoder.split('_')[-1]}")
+    # Trained in place, as the trunk of the returned classifier.
+    train_supervised_baseline(encoder, data.images, data.labels, data.num_classes, view_fn,
+                              steps=steps, learning_rate=plan.learning_rate, seed=plan.seed)
+    return encoder, time.time() - start
 
-    channels = data.images.shape[-1]
-    views, size = _views(args, data.images.shape[1])
-    view_fn = make_view_fn(views, seed=args.seed)
-    per_batch = args.labelled_per_batch or None
-    repeat = args.steps_per_epoch is not None
-    try:
-        dataset = make_training_dataset(
-            data.images, data.labels, args.batch_size, view_fn, true_labels=data.true_labels,
-            seed=args.seed, labelled_per_batch=per_batch, num_classes=data.num_classes,
-            repeat=repeat)
-    except ValueError as error:
-        raise SystemExit(f"--batch-size/--labelled-per-batch: {error}") from None
-    steps_per_epoch = args.steps_per_epoch if repeat else int(dataset.cardinality())
-    total_steps = steps_per_epoch * args.epochs
 
-    from keras_semppl.distribute import resolve_distribution
-
-    try:
-        plan = resolve_distribution(args.distribute, tpu=args.tpu)
-        plan.check_batch_size(args.batch_size)
-    except (ValueError, NotImplementedError) as error:
-        raise SystemExit(f"--distribute: {error}") from None
-    print(f"distribution: {plan.description}")
-    with plan.scope():
-        model, history, semppl_seconds = _fit_semppl(
-            args, data, dataset, size, channels, total_steps, steps_per_epoch)
-    if args.plots:
-        from keras_semppl.callbacks.history_io import save_history_json
-        from keras_semppl.plots.training_curves import plot_training_curves
-
-        os.makedirs(args.plots, exist_ok=True)
-        save_history_json(history, os.path.join(args.plots, "history.json"))
-        plot_training_curves(history.history, os.path.join(args.plots, "training_curves.png"))
-        print(f"wrote {args.plots}/history.json and training_curves.png")
-
-    def at_view_size(images):
-        if images.shape[1:3] == (size, size):
-            return images
-        return np.clip(tf.image.resize(images, (size, size), antialias=True).numpy(), 0.0, 1.0)
-
-    reference = at_view_size(data.images[data.labelled_mask])
-    reference_labels = data.labels[data.labelled_mask]
-    val_images = at_view_size(data.val_images)
-
-    def knn_accuracy(encoder):
-        predictions = knn_classify(embed_images(encoder, reference), reference_labels,
-                                   embed_images(encoder, val_images), data.num_classes)
-        return float((predictions == data.val_labels).mean())
-
-    results = {
-        "backend": keras.backend.backend(),
-        "labelled": int(data.labelled_mask.sum()),
-        "validation": int(len(data.val_labels)),
-        "semppl_knn_accuracy": knn_accuracy(model.extract_encoder()),
-        "semppl_seconds": round(semppl_seconds, 1),
-        "final_pseudo_label_accuracy": float(history.history["pseudo_label_accuracy"][-1]),
-    }
-    if args.dataset != "digits":
-        results = {"dataset": args.dataset, **results}
-    if not args.no_baseline:
-        start = time.time()
-        baseline = train_supervised_baseline(
-            _encoder(args, size, channels, name=f"baseline_{args.encoder.split('_')[-1]}"),
-            data.images, data.labels, data.num_classes, view_fn, steps=total_steps,
-            learning_rate=args.learning_rate, seed=args.seed)
-        results["baseline_knn_accuracy"] = knn_accuracy(baseline.layers[1])
-        results["baseline_seconds"] = round(time.time() - start, 1)
-
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    model.save(args.output)
-    results["saved"] = args.output
-    what = "digits" if args.dataset == "digits" else "images"
+def print_report(plan, results):
+    what = "digits" if plan.is_digits else "images"
     print()
     print(f"k-NN accuracy on {results['validation']} held-out {what} "
           f"({results['labelled']} labels used):")
@@ -330,6 +373,55 @@ def run(args):
         print(f"  supervised baseline: {results['baseline_knn_accuracy']:.3f}")
     print(f"  final pseudo-label accuracy (unlabelled, training): "
           f"{results['final_pseudo_label_accuracy']:.3f}")
-    print(f"saved {args.output}")
+    print(f"saved {plan.output}")
     print(json.dumps(results))
+
+
+def execute(plan):
+    """Runs a resolved `TrainPlan`; returns the results printed as JSON."""
+    import keras
+
+    from keras_semppl.augment.byol_views import make_view_fn
+    from keras_semppl.evaluation.post_training import held_out_knn_accuracy
+
+    keras.utils.set_random_seed(plan.seed)
+    data = load_data(plan)
+    print(f"backend: {keras.backend.backend()}")
+    print(data.summary())
+    views = plan.views(data.images.shape[1])
+    size = views.large[0].size
+    view_fn = make_view_fn(views, seed=plan.seed)
+    dataset, steps_per_epoch = training_dataset(plan, data, view_fn)
+    engine = distribution(plan)
+    print(f"distribution: {engine.description}")
+    with engine.scope():
+        model, history, seconds = fit_semppl(plan, data, dataset, size, steps_per_epoch)
+    if plan.plots:
+        write_plots(plan, history)
+
+    results = {
+        "backend": keras.backend.backend(),
+        "labelled": int(data.labelled_mask.sum()),
+        "validation": int(len(data.val_labels)),
+        "semppl_knn_accuracy": held_out_knn_accuracy(model.extract_encoder(), data, size),
+        "semppl_seconds": round(seconds, 1),
+        "final_pseudo_label_accuracy": float(history.history["pseudo_label_accuracy"][-1]),
+    }
+    if not plan.is_digits:
+        results = {"dataset": plan.dataset, **results}
+    if plan.baseline:
+        encoder, seconds = train_baseline(plan, data, view_fn, size,
+                                          steps_per_epoch * plan.epochs)
+        results["baseline_knn_accuracy"] = held_out_knn_accuracy(encoder, data, size)
+        results["baseline_seconds"] = round(seconds, 1)
+
+    os.makedirs(os.path.dirname(os.path.abspath(plan.output)), exist_ok=True)
+    model.save(plan.output)
+    results["saved"] = plan.output
+    print_report(plan, results)
+    return results
+
+
+def run(args):
+    execute(resolve_plan(args))
     return 0

@@ -14,22 +14,11 @@ import tensorflow as tf
 from keras_semppl.data.arrays import SourceArrays  # noqa: F401 (re-exported)
 from keras_semppl.data.arrays import apply_label_budget
 from keras_semppl.data.arrays import stratified_split
+from keras_semppl.data.images import resize_if_needed
+from keras_semppl.data.images import size_pair
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 _BATCH = 512
-
-
-def _size_pair(image_size):
-    if image_size is None:
-        return None
-    if isinstance(image_size, (int, np.integer)):
-        size = (int(image_size), int(image_size))
-    else:
-        size = tuple(int(s) for s in image_size)
-    if len(size) != 2 or min(size) <= 0:
-        raise ValueError(
-            f"`image_size` must be a positive int or (height, width); got {image_size!r}.")
-    return size
 
 
 def _image_files(folder):
@@ -93,19 +82,13 @@ def decode_images(paths, image_size, channels=3):
         int64 (N, 2) the original heights and widths, -1 for files that could
         not be decoded (their image rows are zero).
     """
-    height, width = _size_pair(image_size)
+    height, width = size_pair(image_size)
 
     def decode(index, path):
         image = tf.io.decode_image(tf.io.read_file(path), channels=channels,
                                    expand_animations=False)
         hw = tf.shape(image)[:2]
-        same = tf.logical_and(tf.equal(hw[0], height), tf.equal(hw[1], width))
-        image = tf.cond(
-            same,
-            lambda: image,
-            lambda: tf.cast(tf.round(tf.clip_by_value(
-                tf.image.resize(image, (height, width), antialias=True), 0.0, 255.0)),
-                tf.uint8))
+        image = tf.cast(tf.round(resize_if_needed(image, (height, width), 255.0)), tf.uint8)
         return index, hw, tf.ensure_shape(image, (height, width, channels))
 
     images = np.zeros((len(paths), height, width, channels), np.float32)
@@ -207,7 +190,7 @@ def load_image_folder(root, unlabelled_dir=None, image_size=None, channels=3,
         targets += [-1] * len(extra)
     targets = np.asarray(targets, np.int32)
 
-    size = _size_pair(image_size)
+    size = size_pair(image_size)
     if size is None:
         # Guess from the first files' headers, decode once, and decode again
         # only when the most common size over all files differs from the guess.

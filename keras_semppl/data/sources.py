@@ -1,16 +1,20 @@
-"""One string picks the training data: digits, an image folder or a TFDS set.
+"""One string picks the data: digits, an image folder or a TFDS set.
 
-Accepted specs:
+The one router for training, evaluation and plots. Accepted specs:
   - "digits": scikit-learn's bundled digits (`load_digits`, no download);
   - "folder:PATH": an image folder `PATH/<class>/<image>` (`load_image_folder`);
   - "tfds:NAME" or a bare TFDS name such as "cifar10", "stl10",
     "imagenette/160px-v2" (`load_tfds`, never downloads).
+
+The held-out set is the data set's own test/validation split where it has
+one (`EVAL_SPLITS`), else a stratified ``val_fraction`` of the labelled pool.
 """
 
 import re
 
 from keras_semppl.data.digits import load_digits
 from keras_semppl.data.image_folder import load_image_folder
+from keras_semppl.data.tfds_source import EVAL_SPLITS
 from keras_semppl.data.tfds_source import load_tfds
 
 ACCEPTED_FORMS = ('"digits"', '"folder:PATH"', '"tfds:NAME"',
@@ -26,37 +30,46 @@ def _unknown(spec, why=""):
         + ", ".join(ACCEPTED_FORMS) + ".")
 
 
+def _base_name(name):
+    return name.split("/")[0].split(":")[0]
+
+
 def _tfds_builder_known(name):
     import tensorflow_datasets as tfds  # noqa: PLC0415 (slow import, lazy)
-    return name.split("/")[0].split(":")[0] in set(tfds.list_builders())
+    return _base_name(name) in set(tfds.list_builders())
 
 
 def resolve_dataset(spec, data_dir=None, image_size=None, label_fraction=None,
-                    labels_per_class=None, seed=0, val_fraction=0.1):
+                    labels_per_class=None, seed=0, val_fraction=0.1, unlabelled_dir=None):
     """Loads the data set named by `spec` as `SemiSupervisedArrays`.
 
     Args:
         spec: see the module docstring.
         data_dir: TFDS data directory (TFDS sources only; None: TFDS default).
-        image_size: int or (height, width) for folders and TFDS; an int for
-            digits (default 32). None: the source's natural size.
+        image_size: int or (height, width) for folders and TFDS; for digits
+            an int or a square pair (default 32). None: the source's natural
+            size.
         label_fraction, labels_per_class: label budget. For digits with
             neither given, `load_digits`'s default (10%); elsewhere, all
             labels are kept.
         seed: seeds the splits.
-        val_fraction: stratified share of labelled data kept for validation.
+        val_fraction: stratified share of labelled data held out, for
+            sources without their own held-out split.
+        unlabelled_dir: an extra folder of unlabelled images (folders only).
 
     Returns:
         `SemiSupervisedArrays` (a `SourceArrays` for folders and TFDS) with
         images float32 (N, H, W, C) in [0, 1].
 
     Raises:
-        ValueError: unknown spec (listing the accepted forms), or any error
-            of the chosen loader.
+        ValueError: unknown spec (listing the accepted forms), an argument
+            the source does not take, or any error of the chosen loader.
     """
     if not isinstance(spec, str) or not spec.strip():
         raise _unknown(spec)
     spec = spec.strip()
+    if unlabelled_dir is not None and not spec.startswith("folder:"):
+        raise ValueError(f"unlabelled_dir needs a folder:PATH data set; got {spec!r}.")
     if spec == "digits":
         if isinstance(image_size, (tuple, list)):
             if len(set(image_size)) != 1:
@@ -70,16 +83,17 @@ def resolve_dataset(spec, data_dir=None, image_size=None, label_fraction=None,
         path = spec[len("folder:"):]
         if not path:
             raise _unknown(spec, " (empty folder path)")
-        return load_image_folder(path, image_size=image_size, val_fraction=val_fraction,
-                                 label_fraction=label_fraction,
+        return load_image_folder(path, unlabelled_dir=unlabelled_dir, image_size=image_size,
+                                 val_fraction=val_fraction, label_fraction=label_fraction,
                                  labels_per_class=labels_per_class, seed=seed)
     name = spec[len("tfds:"):] if spec.startswith("tfds:") else spec
     if not _TFDS_NAME.match(name) or not _tfds_builder_known(name):
         raise _unknown(spec)
-    if name.split("/")[0].split(":")[0] in _STREAM_ONLY:
+    if _base_name(name) in _STREAM_ONLY:
         raise ValueError(
             f"{spec!r} is too large to hold in memory; use "
             "keras_semppl.data.tfds_source.tfds_imagenet_subset for ImageNet.")
+    held_out = EVAL_SPLITS.get(_base_name(name))
+    split_kwargs = {"val_fraction": val_fraction} if held_out is None else {"val_split": held_out}
     return load_tfds(name, data_dir, image_size=image_size, label_fraction=label_fraction,
-                     labels_per_class=labels_per_class, val_fraction=val_fraction,
-                     seed=seed)
+                     labels_per_class=labels_per_class, seed=seed, **split_kwargs)

@@ -14,11 +14,13 @@ import tensorflow as tf
 from keras_semppl.data.arrays import SourceArrays
 from keras_semppl.data.arrays import apply_label_budget
 from keras_semppl.data.arrays import stratified_split
-from keras_semppl.data.image_folder import _size_pair
+from keras_semppl.data.images import resize_if_needed
+from keras_semppl.data.images import size_pair
 
-#: Data sets `load_tfds` is meant for (others with an image and a class
-#: label feature work too).
-SMALL_DATASETS = ("cifar10", "cifar100", "stl10", "imagenette")
+#: Data sets whose own split is the held-out set (others: a share of the
+#: labelled pool). Any data set with an image and a class label works.
+EVAL_SPLITS = {"cifar10": "test", "cifar100": "test", "stl10": "test",
+               "imagenette": "validation"}
 #: Extra unlabelled split used when `unlabelled_split` is None.
 DEFAULT_UNLABELLED_SPLIT = {"stl10": "unlabelled"}
 _BATCH = 1024
@@ -67,14 +69,7 @@ def _to_arrays(ds, info, image_key, label_key, size):
     height, width = size
 
     def convert(example):
-        image = example[image_key]
-        hw = tf.shape(image)[:2]
-        same = tf.logical_and(tf.equal(hw[0], height), tf.equal(hw[1], width))
-        image = tf.cond(
-            same,
-            lambda: tf.cast(image, tf.float32),
-            lambda: tf.clip_by_value(
-                tf.image.resize(image, (height, width), antialias=True), 0.0, 255.0))
+        image = resize_if_needed(example[image_key], (height, width), 255.0)
         image = tf.ensure_shape(image, (height, width, None)) / 255.0
         return image, tf.cast(example[label_key], tf.int32)
 
@@ -128,7 +123,7 @@ def load_tfds(name, data_dir, split="train", labelled_split=None, unlabelled_spl
     """
     if val_split is not None and val_fraction:
         raise ValueError("Pass either `val_split` or `val_fraction`, not both.")
-    size = _size_pair(image_size)
+    size = size_pair(image_size)
     base_name = name.split("/")[0].split(":")[0]
     if unlabelled_split is None:
         unlabelled_split = DEFAULT_UNLABELLED_SPLIT.get(base_name)
@@ -227,7 +222,7 @@ def tfds_imagenet_subset(data_dir, percent=1, image_size=None, shuffle_files=Fal
     """
     if percent not in (1, 10):
         raise ValueError(f"`percent` must be 1 or 10; got {percent!r}.")
-    size = _size_pair(image_size)
+    size = size_pair(image_size)
     subset_name = f"imagenet2012_subset/{percent}pct"
     labelled, subset_info = _load(subset_name, "train", data_dir, shuffle_files)
     unlabelled, info = _load("imagenet2012", "train", data_dir, shuffle_files)
@@ -236,8 +231,7 @@ def tfds_imagenet_subset(data_dir, percent=1, image_size=None, shuffle_files=Fal
     def image_of(example):
         image = example["image"]
         if size is not None:
-            image = tf.clip_by_value(tf.image.resize(image, size, antialias=True),
-                                     0.0, 255.0) / 255.0
+            image = resize_if_needed(image, size, 255.0) / 255.0
         return image
 
     def keep(example):

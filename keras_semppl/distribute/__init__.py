@@ -44,7 +44,7 @@ NAMES = ("auto", "none", "data_parallel", "mirrored", "multi_worker", "tpu")
 
 @dataclasses.dataclass
 class DistributionPlan:
-    """What `semppl train --distribute NAME` needs.
+    """A resolved distribution: its engine, replica count and scope.
 
     Attributes:
         name: the resolved name ("none", "data_parallel", "mirrored",
@@ -91,7 +91,7 @@ def _jax_plan(name, multi_host):
         return _none("jax")
     if name not in ("data_parallel", "tpu"):
         raise ValueError(
-            f"--distribute {name!r} is a TensorFlow strategy; with KERAS_BACKEND=jax "
+            f"Distribution {name!r} is a TensorFlow strategy; with KERAS_BACKEND=jax "
             "use 'data_parallel' (GPUs or TPU cores alike) or 'auto'."
         )
     distribution = keras.distribution.DataParallel(devices=devices)
@@ -123,7 +123,7 @@ def _tf_plan(name, tpu):
         tf.tpu.experimental.initialize_tpu_system(resolver)
         strategy = tf.distribute.TPUStrategy(resolver)
     else:
-        raise ValueError(f"Unknown --distribute {name!r}; expected one of {NAMES}.")
+        raise ValueError(f"Unknown distribution {name!r}; expected one of {NAMES}.")
     return DistributionPlan(
         name, "tensorflow", strategy.num_replicas_in_sync, strategy,
         f"{type(strategy).__name__} with {strategy.num_replicas_in_sync} replicas",
@@ -157,7 +157,7 @@ def resolve_distribution(name="auto", *, multi_host=False, tpu=None):
         NotImplementedError: anything but "none"/"auto" with the torch backend.
     """
     if name not in NAMES:
-        raise ValueError(f"Unknown --distribute {name!r}; expected one of {NAMES}.")
+        raise ValueError(f"Unknown distribution {name!r}; expected one of {NAMES}.")
     backend = keras.backend.backend()
     if backend == "jax":
         return _jax_plan(name, multi_host)
@@ -167,7 +167,7 @@ def resolve_distribution(name="auto", *, multi_host=False, tpu=None):
         if name in ("auto", "none"):
             return _none("torch", " (torch has no distributed fit in Keras 3.15)")
         raise NotImplementedError(
-            f"--distribute {name!r} is not available with KERAS_BACKEND=torch: "
+            f"Distribution {name!r} is not available with KERAS_BACKEND=torch: "
             f"Keras {keras.__version__} has no torch distribution for fit() "
             "Use KERAS_BACKEND=jax or tensorflow for several devices."
         )

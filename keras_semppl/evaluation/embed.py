@@ -1,4 +1,4 @@
-"""Frozen-encoder embeddings of a set of images."""
+"""Frozen encoders: load one from a `.keras` file, embed a set of images."""
 
 import numpy as np
 from keras import ops
@@ -11,3 +11,30 @@ def embed_images(encoder, images, batch_size=256):
         batch = images[start : start + batch_size]
         outputs.append(ops.convert_to_numpy(encoder(batch, training=False)))
     return np.concatenate(outputs, axis=0).astype("float32")
+
+
+def load_encoder(path):
+    """The encoder in a .keras file: `extract_encoder()` of a SemPPL model, else the model.
+
+    Raises:
+        ValueError: the file holds neither a SemPPL model nor a model from
+            images (B, H, W, C) to features (B, F).
+    """
+    import keras
+
+    import keras_semppl  # noqa: F401  (registers the serialisable classes)
+    from keras_semppl.models import SemPPL
+
+    model = keras.saving.load_model(path, compile=False)
+    if isinstance(model, SemPPL):
+        return model.extract_encoder()
+    if len(model.inputs[0].shape) != 4 or len(model.outputs[0].shape) != 2:
+        raise ValueError(f"{path} is neither a SemPPL model nor an encoder from images "
+                         f"(B, H, W, C) to features (B, F).")
+    return model
+
+
+def encoder_image_size(encoder):
+    """(height, width) the encoder's input is fixed to, or None when it takes any size."""
+    height, width = tuple(encoder.inputs[0].shape[1:3])
+    return None if height is None or width is None else (int(height), int(width))

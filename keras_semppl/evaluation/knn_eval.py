@@ -62,6 +62,13 @@ def knn_class_scores(reference, reference_labels, queries, num_classes,
     return scores
 
 
+def knn_classify(reference, reference_labels, queries, num_classes, k=DEFAULT_K,
+                 temperature=DEFAULT_TEMPERATURE):
+    """Predicted classes (M,) of ``queries`` (M, F): argmax of `knn_class_scores`."""
+    return np.argmax(knn_class_scores(reference, reference_labels, queries, num_classes,
+                                      k=k, temperature=temperature), axis=1)
+
+
 def knn_evaluate(train_embeddings, train_labels, test_embeddings, test_labels,
                  num_classes, k=DEFAULT_K, temperature=DEFAULT_TEMPERATURE):
     """k-NN protocol: the labelled training embeddings vote for each test embedding.
