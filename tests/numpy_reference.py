@@ -21,24 +21,37 @@ def kl(p_logits, q_logits):
     return float(np.sum(np.exp(lq) * (lq - lp)))
 
 
-def objective(online, target, neg_idx, positives, pos_mask, t, c, alpha, lam):
-    """SemPPL total loss with loops over views, examples and positives."""
+def objective(online, target, neg_idx, positives, pos_mask, t, c, alpha, lam,
+              same_view_pairs=True, invariance="kl", kl_on_semantic_positives=True):
+    """SemPPL total loss with loops over views, examples and positives.
+
+    ``neg_idx`` is (B, N) (one draw for all pairs) or (V, L, B, N) (per pair).
+    """
     V, B, _ = online.shape
     L = target.shape[0]
     P = positives.shape[2]
+    per_pair = np.ndim(neg_idx) == 4
     augm, sem, logits_a, logits_s = [], [], {}, {}
+    signed_a, signed_s = [], []
     for i in range(V):
         for j in range(L):
+            used = same_view_pairs or L == 1 or i != j
+            # MAE-CT_SemPPL's sign: + when i >= j, i counted within its group.
+            sign = 1.0 if (i if i < L else i - L) >= j else -1.0
             for b in range(B):
-                negs = [target[j, n] for n in neg_idx[b]]
+                idx = neg_idx[i, j, b] if per_pair else neg_idx[b]
+                negs = [target[j, n] for n in idx]
                 loss, lg = infonce(online[i, b], target[j, b], negs, t)
-                augm.append(loss)
                 logits_a[i, j, b] = lg
+                if used:
+                    augm.append(loss)
+                    signed_a.append(sign * loss)
                 for p in range(P):
                     loss, lg = infonce(online[i, b], positives[j, b, p], negs, t)
                     logits_s[i, j, b, p] = lg
-                    if pos_mask[b, p]:
+                    if pos_mask[b, p] and used:
                         sem.append(loss)
+                        signed_s.append(sign * loss)
     inv_a, inv_s = [], []
     for i in range(L):
         for j in range(L):
@@ -50,7 +63,13 @@ def objective(online, target, neg_idx, positives, pos_mask, t, c, alpha, lam):
                     if pos_mask[b, p]:
                         inv_s.append(kl(logits_s[i, j, b, p], logits_s[j, i, b, p]))
     mean = lambda xs: float(np.mean(xs)) if xs else 0.0
-    terms = dict(l_augm=mean(augm), l_sempos=mean(sem), i_augm=mean(inv_a), i_sempos=mean(inv_s))
+    terms = dict(l_augm=mean(augm), l_sempos=mean(sem))
+    if invariance == "kl":
+        terms.update(i_augm=mean(inv_a), i_sempos=mean(inv_s) if kl_on_semantic_positives else 0.0)
+    elif invariance == "3p":
+        terms.update(i_augm=mean(signed_a), i_sempos=mean(signed_s))
+    else:
+        terms.update(i_augm=0.0, i_sempos=0.0)
     terms["loss"] = c * (terms["l_augm"] + alpha * terms["l_sempos"]) + lam * (
         terms["i_augm"] + terms["i_sempos"]
     )

@@ -41,24 +41,58 @@ def test_kl_invariance_hand_computed_and_zero_for_equal():
     assert float(masked_kl_invariance(q, q)) == pytest.approx(0.0, abs=1e-6)
 
 
-@pytest.mark.parametrize("num_large,num_small", [(2, 0), (3, 2), (1, 1)])
-def test_objective_matches_numpy_loops(num_large, num_small):
-    rng = np.random.default_rng(num_large * 10 + num_small)
-    B, D, N, P = 5, 4, 3, 2
+def _random_case(rng, num_large, num_small, B=5, D=4, N=3, P=2, per_pair=False):
     V = num_large + num_small
     online = ref.unit(rng.normal(size=(V, B, D))).astype("float32")
     target = ref.unit(rng.normal(size=(num_large, B, D))).astype("float32")
-    neg_idx = np.stack([rng.choice([j for j in range(B) if j != b], N, replace=False) for b in range(B)]).astype("int32")
+
+    def draw():
+        return np.stack([rng.choice([j for j in range(B) if j != b], N, replace=False)
+                         for b in range(B)]).astype("int32")
+
+    if per_pair:
+        neg_idx = np.stack([np.stack([draw() for _ in range(num_large)]) for _ in range(V)])
+        for i in range(num_large):  # the KL compares (i, j) with (j, i): same candidates
+            for j in range(i):
+                neg_idx[i, j] = neg_idx[j, i]
+    else:
+        neg_idx = draw()
     positives = ref.unit(rng.normal(size=(num_large, B, P, D))).astype("float32")
     pos_mask = rng.random((B, P)) > 0.4
     pos_mask[0] = False  # one anchor without any semantic positive
+    return online, target, neg_idx, positives, pos_mask
+
+
+OPTIONS = [
+    dict(same_view_pairs=True, invariance="kl", invariance_on_semantic_positives=True),
+    dict(same_view_pairs=False, invariance="kl", invariance_on_semantic_positives=False),
+    dict(same_view_pairs=True, invariance="3p", invariance_on_semantic_positives=False),
+    dict(same_view_pairs=False, invariance="none", invariance_on_semantic_positives=False),
+]
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: "-".join(map(str, o.values())))
+@pytest.mark.parametrize("per_pair", [False, True])
+@pytest.mark.parametrize("num_large,num_small", [(2, 0), (3, 2), (1, 1)])
+def test_objective_matches_numpy_loops(num_large, num_small, per_pair, options):
+    rng = np.random.default_rng(num_large * 10 + num_small)
+    case = _random_case(rng, num_large, num_small, per_pair=per_pair)
     args = dict(temperature=0.2, c=0.3, alpha=0.2, lam=5.0)
-    got = semppl_objective(online, target, neg_idx, positives, pos_mask, **args)
-    expected = ref.objective(online, target, neg_idx, positives, pos_mask, 0.2, 0.3, 0.2, 5.0)
+    got = semppl_objective(*case, **args, **options)
+    expected = ref.objective(
+        *case, 0.2, 0.3, 0.2, 5.0,
+        same_view_pairs=options["same_view_pairs"], invariance=options["invariance"],
+        kl_on_semantic_positives=options["invariance_on_semantic_positives"])
     for name, value in expected.items():
         assert float(got[name]) == pytest.approx(value, rel=1e-4, abs=1e-6), name
-    if num_large == 1:
+    if num_large == 1 and options["invariance"] != "3p":
         assert float(got["i_augm"]) == 0.0
+
+
+def test_objective_rejects_unknown_invariance():
+    case = _random_case(np.random.default_rng(0), 2, 0)
+    with pytest.raises(ValueError, match="invariance"):
+        semppl_objective(*case, 0.1, 1.0, 1.0, 1.0, invariance="relic")
 
 
 def test_objective_masked_semantic_positives_give_zero_not_garbage():

@@ -26,6 +26,36 @@ def sample_negative_indices(batch_size, num_negatives, seed):
     return ops.cast(indices, "int32")
 
 
+def sample_pair_negative_indices(num_views, num_large, batch_size, num_negatives, seed):
+    """A fresh draw of N negatives per contrastive pair (i, j) and example.
+
+    For each pair, N distinct offsets o_1..o_N are drawn uniformly from
+    [1, B - 1] and example b gets the negatives (b + o_n) mod B: for every
+    example this is a uniform draw of N distinct other examples (the batch
+    order is random), at the cost of a (V, L, B - 1) draw instead of
+    (V, L, B, B). The draw is symmetric in large views, (i, j) == (j, i), so
+    the KL invariance compares distributions over the same candidates.
+
+    Returns:
+        (V, L, B, N) int32 indices; entry b never equals b.
+    """
+    if num_negatives > batch_size - 1:
+        raise ValueError(
+            f"num_negatives={num_negatives} needs a batch of at least "
+            f"{num_negatives + 1} examples; got a batch of {batch_size}."
+        )
+    scores = keras.random.uniform((num_views, num_large, batch_size - 1), seed=seed)
+    large = scores[:num_large]
+    symmetric = ops.where(
+        ops.triu(ops.ones((num_large, num_large)), 1)[:, :, None] > 0,
+        large, ops.transpose(large, (1, 0, 2)))
+    scores = ops.concatenate([symmetric, scores[num_large:]], axis=0)
+    _, offsets = ops.top_k(scores, num_negatives)  # (V, L, N), in [0, B - 2]
+    rows = ops.arange(batch_size, dtype="int32")[None, None, :, None]
+    indices = (rows + ops.cast(offsets, "int32")[:, :, None, :] + 1) % batch_size
+    return ops.cast(indices, "int32")
+
+
 @keras.saving.register_keras_serializable(package="keras_semppl")
 class SemanticPositiveSampler(keras.layers.Layer):
     """Draws P queue slots whose label equals the anchor's (SemPPL step 6).

@@ -12,6 +12,8 @@ Sources: SemPPL (Bošnjak et al., ICLR 2023) via ReLICv2 (Tomasev et al.,
 
 from keras import ops
 
+from keras_semppl.losses.masked_mean import masked_mean
+
 
 def contrastive_logits(anchors, positives, negatives, temperature):
     """Logits with the positive in column 0.
@@ -40,10 +42,9 @@ def masked_infonce(logits, mask=None):
     Returns:
         Scalar; 0 when the mask selects nothing.
     """
-    per_row = -ops.log_softmax(logits, axis=-1)[..., 0]
-    if mask is None:
-        return ops.mean(per_row)
-    mask = ops.broadcast_to(mask, ops.shape(per_row))
-    # where, not a product: a masked row never leaks NaN or inf into the mean.
-    total = ops.sum(ops.where(mask, per_row, 0.0))
-    return total / ops.maximum(ops.sum(ops.cast(mask, per_row.dtype)), 1.0)
+    return masked_mean(infonce_per_row(logits), mask)
+
+
+def infonce_per_row(logits):
+    """``-log softmax(logits)[..., 0]``: (..., K) -> (...)."""
+    return -ops.log_softmax(logits, axis=-1)[..., 0]

@@ -10,6 +10,8 @@ ordered pairs gives each side its gradient once (ReLICv2 style).
 
 from keras import ops
 
+from keras_semppl.losses.masked_mean import masked_mean
+
 
 def masked_kl_invariance(logits_p, logits_q, mask=None):
     """Mean of ``KL(sg(softmax(logits_q)) || softmax(logits_p))`` over masked rows.
@@ -24,10 +26,4 @@ def masked_kl_invariance(logits_p, logits_q, mask=None):
     """
     log_q = ops.stop_gradient(ops.log_softmax(logits_q, axis=-1))
     log_p = ops.log_softmax(logits_p, axis=-1)
-    per_row = ops.sum(ops.exp(log_q) * (log_q - log_p), axis=-1)
-    if mask is None:
-        return ops.mean(per_row)
-    mask = ops.broadcast_to(mask, ops.shape(per_row))
-    # where, not a product: a masked row never leaks NaN or inf into the mean.
-    total = ops.sum(ops.where(mask, per_row, 0.0))
-    return total / ops.maximum(ops.sum(ops.cast(mask, per_row.dtype)), 1.0)
+    return masked_mean(ops.sum(ops.exp(log_q) * (log_q - log_p), axis=-1), mask)

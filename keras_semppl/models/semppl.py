@@ -35,6 +35,8 @@ from keras_semppl.layers.knn_pseudo_labeler import KNNPseudoLabeler
 from keras_semppl.layers.mlp_head import MLPHead
 from keras_semppl.layers.positive_sampler import SemanticPositiveSampler
 from keras_semppl.layers.positive_sampler import sample_negative_indices
+from keras_semppl.layers.positive_sampler import sample_pair_negative_indices
+from keras_semppl.losses.semppl_objective import INVARIANCES
 from keras_semppl.losses.semppl_objective import semppl_objective
 from keras_semppl.models import target as target_network
 from keras_semppl.models.label_guard import guard_labels
@@ -100,6 +102,9 @@ def _check_arguments(encoder, args):
             "num_small_views > 0 needs an encoder that accepts any image size "
             f"(input shape (None, None, None, C)); its input shape is {input_shape}."
         )
+
+
+PSEUDO_LABEL_QUERIES = ("online", "target")
 
 
 @keras.saving.register_keras_serializable(package="keras_semppl")
@@ -189,6 +194,11 @@ class SemPPL(Trainer):
         sync_batch_norm=True,
         view_augmentation=None,
         online_probe=False,
+        same_view_pairs=False,
+        invariance="kl",
+        invariance_on_semantic_positives=False,
+        negatives_per_pair=True,
+        pseudo_label_query="online",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -253,6 +263,17 @@ class SemPPL(Trainer):
         self.seed = seed
         self.sync_batch_norm = bool(sync_batch_norm)
         self.view_augmentation = view_augmentation
+        if invariance not in INVARIANCES:
+            raise ValueError(f"invariance must be one of {INVARIANCES}; got {invariance!r}.")
+        if pseudo_label_query not in PSEUDO_LABEL_QUERIES:
+            raise ValueError(
+                f"pseudo_label_query must be one of {PSEUDO_LABEL_QUERIES}; "
+                f"got {pseudo_label_query!r}.")
+        self.same_view_pairs = bool(same_view_pairs)
+        self.invariance = invariance
+        self.invariance_on_semantic_positives = bool(invariance_on_semantic_positives)
+        self.negatives_per_pair = bool(negatives_per_pair)
+        self.pseudo_label_query = pseudo_label_query
         self.online_probe = bool(online_probe)
         self.built = True
 
@@ -312,11 +333,11 @@ class SemPPL(Trainer):
         global_target = replicas.all_gather(target, axis=1)
         global_labels = replicas.all_gather(batch.labels)
         global_ids = replicas.all_gather(batch.ids)
-        negatives = self._draw_negatives(global_target.shape[1])
+        negatives = self._draw_negatives(global_target.shape[1], online.shape[0])
         monitors = {"labels": batch.labels, "true_labels": batch.true_labels}
         if self.semantic_positives:
             queue = self.queue.read()
-            pseudo = self._pseudo_label(online, queue, batch.ids)
+            pseudo = self._pseudo_label(online, target, queue, batch.ids)
             anchor_labels = ops.where(ops.greater_equal(batch.labels, 0), batch.labels, pseudo)
             positives, positive_mask, positive_labels = self._draw_positives(
                 queue, replicas.all_gather(anchor_labels), global_ids
@@ -330,6 +351,8 @@ class SemPPL(Trainer):
             online, target, negatives, positives, positive_mask,
             temperature=self.temperature, c=self.c, alpha=self.alpha,
             lam=self.lambda_invariance, negative_pool=global_target,
+            same_view_pairs=self.same_view_pairs, invariance=self.invariance,
+            invariance_on_semantic_positives=self.invariance_on_semantic_positives,
         )
         objective = terms["loss"]
         if self.online_probe:
@@ -424,17 +447,34 @@ class SemPPL(Trainer):
             )
         return online, ops.stop_gradient(target), features
 
-    def _pseudo_label(self, online, queue, ids):
-        """Step 2: (B,) k-NN pseudo-labels of the large views (-1 = no vote)."""
-        large = ops.stop_gradient(online[: self.num_large_views])
-        pseudo, _ = self.knn(large, queue.embeddings, queue.labels, queue.ids, ids)
+    def _pseudo_label(self, online, target, queue, ids):
+        """Step 2: (B,) k-NN pseudo-labels of the large views (-1 = no vote).
+
+        The queries are the online predictions (``pseudo_label_query``
+        "online") or the target projections ("target") of the large views.
+        """
+        if self.pseudo_label_query == "online":
+            queries = ops.stop_gradient(online[: self.num_large_views])
+        else:
+            queries = target
+        pseudo, _ = self.knn(queries, queue.embeddings, queue.labels, queue.ids, ids)
         return pseudo
 
-    def _draw_negatives(self, global_batch_size):
-        """Step 3a: (B, N) indices into the global batch, this replica's rows."""
-        return replicas.this_replica_rows(
-            sample_negative_indices(global_batch_size, self.num_negatives, self.negative_seed)
-        )
+    def _draw_negatives(self, global_batch_size, num_views):
+        """Step 3a: negative indices into the global batch, this replica's rows.
+
+        (V, L, B, N), a fresh draw per contrastive pair, with
+        ``negatives_per_pair``; else (B, N), one draw shared by all pairs.
+        """
+        if not self.negatives_per_pair:
+            return replicas.this_replica_rows(
+                sample_negative_indices(global_batch_size, self.num_negatives, self.negative_seed)
+            )
+        indices = sample_pair_negative_indices(
+            num_views, self.num_large_views, global_batch_size, self.num_negatives,
+            self.negative_seed)
+        rows_first = replicas.this_replica_rows(ops.transpose(indices, (2, 0, 1, 3)))
+        return ops.transpose(rows_first, (1, 2, 0, 3))
 
     def _draw_positives(self, queue, global_anchor_labels, global_ids):
         """Step 3b: semantic positives from the queue, this replica's rows.
@@ -534,6 +574,11 @@ class SemPPL(Trainer):
             if self.view_augmentation is None
             else keras.saving.serialize_keras_object(self.view_augmentation),
             online_probe=self.online_probe,
+            same_view_pairs=self.same_view_pairs,
+            invariance=self.invariance,
+            invariance_on_semantic_positives=self.invariance_on_semantic_positives,
+            negatives_per_pair=self.negatives_per_pair,
+            pseudo_label_query=self.pseudo_label_query,
         )
         return config
 
