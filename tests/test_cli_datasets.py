@@ -40,9 +40,10 @@ def test_folder_dataset_trains_and_reports_both(cifar_folder, tmp_path, capsys):
     # 10 per class, val_fraction 0.1 -> 1 held out per class; 2 labels per class kept.
     assert report["validation"] == 4 and report["labelled"] == 8
     assert report["dataset"] == f"folder:{cifar_folder}"
-    for key in ("semppl_knn_accuracy", "baseline_knn_accuracy"):
-        assert report[key] in {0.0, 0.25, 0.5, 0.75, 1.0}
-    assert "SemPPL:" in out and "supervised baseline:" in out and "held-out images" in out
+    for method in ("SemPPL", "supervised"):
+        for value in report["accuracy"][method].values():
+            assert value in {0.0, 0.25, 0.5, 0.75, 1.0}
+    assert "SemPPL" in out and "supervised baseline" in out and "4 images" in out
     assert out_file.is_file()
 
 
@@ -54,7 +55,8 @@ def test_tfds_cifar10_under_mock_data(tmp_path, capsys):
     assert code == 0
     _, report = _report(capsys)
     assert report["validation"] == 60  # cifar10's own test split, not a held-out share
-    assert report["labelled"] == 10 and 0.0 <= report["semppl_knn_accuracy"] <= 1.0
+    assert report["labelled"] == 10
+    assert 0.0 <= report["accuracy"]["SemPPL"]["knn"] <= 1.0
 
 
 @pytest.mark.parametrize("argv,message", [

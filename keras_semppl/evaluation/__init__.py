@@ -14,6 +14,6 @@ from keras_semppl.evaluation.linear_probe import linear_probe_evaluate
 from keras_semppl.evaluation.protocols import PROTOCOLS
 from keras_semppl.evaluation.protocols import evaluate_arrays
 from keras_semppl.evaluation.protocols import evaluate_encoder
-from keras_semppl.evaluation.post_training import held_out_knn_accuracy
+from keras_semppl.evaluation.post_training import held_out_comparison
 from keras_semppl.evaluation.report import EvaluationReport
 from keras_semppl.evaluation.report import ProtocolResult

@@ -1,28 +1,26 @@
-"""The check run right after training: weighted k-NN accuracy on the held-out set.
+"""The report run right after training: every method on the held-out set.
 
 The labelled training images are the references, the held-out images the
-queries, both at the size the encoder was trained on (`semppl train`
-reports it for SemPPL and for the supervised baseline).
+queries, both at the size the encoder was trained on; `semppl train` prints
+the result for SemPPL, the supervised baseline and the raw-pixel baselines
+(`method_comparison`).
 """
 
-import numpy as np
-
-from keras_semppl.evaluation.embed import embed_images
-from keras_semppl.evaluation.knn_eval import knn_classify
+from keras_semppl.evaluation.method_comparison import compare_methods
 
 
-def held_out_knn_accuracy(encoder, data, image_size):
-    """Top-1 weighted k-NN accuracy (k=20, temperature 0.07) on ``data``'s held-out set.
+def held_out_comparison(data, image_size, semppl=None, supervised=None, classical=True,
+                        seed=0):
+    """`compare_methods` on ``data`` with its images at ``image_size``.
 
     Args:
-        encoder: `keras.Model` (B, H, W, C) -> (B, F).
-        data: `SemiSupervisedArrays`: labelled training images are the
-            references, ``val_images`` / ``val_labels`` the queries.
+        data: `SemiSupervisedArrays`.
         image_size: int side (or (height, width)) to resize both sets to
             when they differ from it (bilinear, antialiased).
+        semppl, supervised, classical, seed: as in `compare_methods`.
 
     Returns:
-        float in [0, 1].
+        {method: {protocol: accuracy}}.
     """
     # tf.image resizing: imported here, so that importing the evaluation
     # package does not import TensorFlow.
@@ -34,9 +32,6 @@ def held_out_knn_accuracy(encoder, data, image_size):
     def at_size(images):
         return resize_if_needed(images, size, 1.0).numpy()
 
-    labelled = data.labelled_mask
-    predictions = knn_classify(embed_images(encoder, at_size(data.images[labelled])),
-                               data.labels[labelled],
-                               embed_images(encoder, at_size(data.val_images)),
-                               data.num_classes)
-    return float(np.mean(predictions == data.val_labels))
+    return compare_methods(at_size(data.images), data.labels, at_size(data.val_images),
+                           data.val_labels, data.num_classes, semppl=semppl,
+                           supervised=supervised, classical=classical, seed=seed)
