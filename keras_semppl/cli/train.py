@@ -15,15 +15,13 @@ import json
 import os
 import time
 
-from keras_semppl.augment.byol_views import ViewConfig
-from keras_semppl.augment.byol_views import ViewSet
-
 
 #: TFDS data sets whose own split serves as the held-out k-NN set.
 EVAL_SPLITS = {"cifar10": "test", "cifar100": "test", "stl10": "test",
                "imagenette": "validation"}
 ENCODERS = ("small_convnet", "resnet18", "resnet50")
 VIEW_PRESETS = ("digits", "cifar", "imagenet")
+AUGMENT_PLACEMENTS = ("host", "device")
 
 
 DISTRIBUTE_NAMES = ("auto", "none", "data_parallel", "mirrored", "multi_worker", "tpu")
@@ -58,6 +56,9 @@ def add_arguments(parser):
                         help="view sizes/counts: digits (views at --image-size, no flips), "
                              "cifar (32/16 px), imagenet (224/96 px); default digits for the "
                              "digits data set, else cifar.")
+    parser.add_argument("--augment-on", default="host", choices=AUGMENT_PLACEMENTS,
+                        help="where the views are augmented: host (tf.data, default) or "
+                             "device (inside the compiled train step, on the accelerator).")
     parser.add_argument("--learning-rate", type=float, default=2e-3)
     parser.add_argument("--queue-size", type=int, default=512)
     parser.add_argument("--knn-k", type=int, default=1, help="k of the pseudo-label vote.")
@@ -85,14 +86,11 @@ def add_arguments(parser):
 
 
 def digits_view_configs(num_large, size):
-    """BYOL views adapted to digits: no flips (a mirrored 2 is no 2), milder crops."""
-    configs = []
-    for i in range(num_large):
-        two = i % 2 == 1
-        configs.append(ViewConfig(size=size, area_range=(0.4, 1.0), flip_prob=0.0,
-                                  blur_prob=0.1 if two else 0.5,
-                                  solarize_prob=0.2 if two else 0.0))
-    return ViewSet(large=tuple(configs), small=())
+    """BYOL views adapted to digits: the "digits" preset of
+    `keras_semppl.augment.presets` (its values live there)."""
+    from keras_semppl.augment.presets import view_preset
+
+    return view_preset("digits", num_large=num_large, num_small=0, large_size=size)
 
 
 def _fail(flag, message):
@@ -201,11 +199,16 @@ def _encoder(args, size, channels, name=None):
     return build(input_shape=shape, stem=stem, **kwargs)
 
 
-def _fit_semppl(args, data, dataset, size, channels, total_steps, steps_per_epoch):
+def _fit_semppl(args, data, dataset, size, channels, total_steps, steps_per_epoch, views=None):
     """Builds, compiles and fits SemPPL; call inside the distribution scope."""
     import keras
 
+    from keras_semppl.augment.device_views import DeviceViews
     from keras_semppl.models import SemPPL
+
+    device_views = None
+    if args.augment_on == "device":
+        device_views = DeviceViews(views.large, views.small, channels=channels, seed=args.seed)
     from keras_semppl.schedules.warmup_cosine import WarmupCosineDecay
 
     model = SemPPL(
@@ -221,6 +224,7 @@ def _fit_semppl(args, data, dataset, size, channels, total_steps, steps_per_epoc
         lambda_invariance=args.lambda_invariance,
         target_decay_steps=total_steps,
         online_probe=args.online_probe,
+        view_augmentation=device_views,
         seed=args.seed,
     )
     schedule = WarmupCosineDecay(args.learning_rate, total_steps, warmup_steps=min(2 * steps_per_epoch, total_steps))
@@ -237,7 +241,7 @@ def run(args):
     import numpy as np
     import tensorflow as tf
 
-    from keras_semppl.augment.byol_views import make_view_fn
+    from keras_semppl.augment.host_views import make_view_fn
     from keras_semppl.data.pipeline import make_training_dataset
     from keras_semppl.evaluation.embed import embed_images
     from keras_semppl.evaluation.knn_classifier import knn_classify
@@ -252,7 +256,11 @@ def run(args):
 
     channels = data.images.shape[-1]
     views, size = _views(args, data.images.shape[1])
-    view_fn = make_view_fn(views, seed=args.seed)
+    if args.augment_on == "device" and data.images.shape[1] != size:
+        raise SystemExit(f"--augment-on device: the images ({data.images.shape[1]} px) must "
+                         f"have the large view side ({size} px); pass --image-size {size}.")
+    view_fn = make_view_fn(views, seed=args.seed, placement=args.augment_on)
+    host_view_fn = make_view_fn(views, seed=args.seed)  # the baseline's augmentation
     per_batch = args.labelled_per_batch or None
     repeat = args.steps_per_epoch is not None
     try:
@@ -275,7 +283,7 @@ def run(args):
     print(f"distribution: {plan.description}")
     with plan.scope():
         model, history, semppl_seconds = _fit_semppl(
-            args, data, dataset, size, channels, total_steps, steps_per_epoch)
+            args, data, dataset, size, channels, total_steps, steps_per_epoch, views)
     if args.plots:
         from keras_semppl.callbacks.history_io import save_history_json
         from keras_semppl.plots.training_curves import plot_training_curves
@@ -313,7 +321,7 @@ def run(args):
         start = time.time()
         baseline = train_supervised_baseline(
             _encoder(args, size, channels, name=f"baseline_{args.encoder.split('_')[-1]}"),
-            data.images, data.labels, data.num_classes, view_fn, steps=total_steps,
+            data.images, data.labels, data.num_classes, host_view_fn, steps=total_steps,
             learning_rate=args.learning_rate, seed=args.seed)
         results["baseline_knn_accuracy"] = knn_accuracy(baseline.layers[1])
         results["baseline_seconds"] = round(time.time() - start, 1)

@@ -89,9 +89,12 @@ class SemPPL(Trainer):
         view_augmentation: optional `keras.layers.Layer` (B, H, W, C) ->
             same shape, applied to every view batch inside the train step
             (training only; online and target see the same augmented large
-            views), e.g. `keras_semppl.augment.DeviceViewAugmentation`: the
-            accelerator-side alternative to augmenting in `tf.data`. Must be
-            serialisable; None (default) leaves views as delivered.
+            views). A layer with `augments_all_views = True`, e.g.
+            `keras_semppl.augment.DeviceViews`, instead gets the dict
+            {"large_views": ..., "small_views": ...} and returns it, so each
+            view keeps its own augmentation (BYOL's view one / view two):
+            the accelerator-side alternative to augmenting in `tf.data`.
+            Must be serialisable; None (default) leaves views as delivered.
         online_probe: True adds a linear classifier Dense(C) on the
             stop-gradient encoder features of the first large view, trained
             with cross-entropy on the labelled examples of each batch by the
@@ -379,7 +382,13 @@ class SemPPL(Trainer):
 
     def _forward_terms(self, batch, training, update_queue):
         """`_forward` without the probe; also returns first-view features."""
-        if training and self.view_augmentation is not None:
+        if training and getattr(self.view_augmentation, "augments_all_views", False):
+            # e.g. DeviceViews: one augmentation per view, all views at once.
+            views = {"large_views": batch.large_views, "small_views": batch.small_views}
+            views = self.view_augmentation(views, training=True)
+            batch = batch._replace(large_views=tuple(views["large_views"]),
+                                   small_views=tuple(views["small_views"]))
+        elif training and self.view_augmentation is not None:
             batch = batch._replace(**{
                 key: tuple(self.view_augmentation(v, training=True) for v in getattr(batch, key))
                 for key in ("large_views", "small_views")
