@@ -105,6 +105,9 @@ class DeviceViews(keras.layers.Layer):
 
     @staticmethod
     def _apply(pipeline, images):
+        # Views share their source tensor; a layer that writes in place (Keras'
+        # RandomBrightness on PyTorch) must not change the other views' input.
+        images = keras.ops.copy(images)
         for layer in pipeline.layers:
             try:
                 images = layer(images, training=True)

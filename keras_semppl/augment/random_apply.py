@@ -42,10 +42,12 @@ class RandomApply(DataLayer):
     def call(self, images, training=True):
         if not training or self.rate == 0.0:
             return images
-        out = self.layer(images, training=training)
+        ops = self.backend
+        # A copy: on PyTorch, Keras' RandomBrightness adds in place (`images +=`),
+        # which would leak into the images that keep their input.
+        out = self.layer(ops.numpy.copy(images), training=training)
         if self.rate == 1.0:
             return out
-        ops = self.backend
         batched = len(images.shape) == 4
         count = ops.shape(images)[0] if batched else 1
         coin = ops.random.uniform((count,), seed=self._get_seed_generator(ops._backend))
