@@ -13,6 +13,7 @@ import pytest
 import tensorflow as tf
 
 from keras_semppl.augment import RandomApply
+from keras_semppl.augment import RandomGaussianBlur
 from keras_semppl.augment import RandomResizedCrop
 from keras_semppl.augment import Solarize
 from keras_semppl.augment import ViewConfig
@@ -147,7 +148,40 @@ def test_crop_graph_has_no_crop_and_resize_op():
     assert "CropAndResize" not in types
 
 
-# ------------------------------------------------------------ RandomApply, Solarize
+# ------------------------------------------------------------ RandomApply, Solarize, blur
+
+def _numpy_blur(image, sigma, kernel_size):
+    """Separable Gaussian, zero padding (BYOL's 'SAME' depthwise conv)."""
+    r = kernel_size // 2
+    taps = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
+    taps /= taps.sum()
+    kernel = np.outer(taps, taps)
+    padded = np.pad(image, ((r, r), (r, r), (0, 0)))
+    out = np.zeros_like(image, dtype=np.float64)
+    for i in range(kernel_size):
+        for j in range(kernel_size):
+            out += kernel[i, j] * padded[i:i + image.shape[0], j:j + image.shape[1]]
+    return out
+
+
+def test_blur_matches_numpy_with_one_sigma_per_image():
+    images = _images(3, 9, 11)
+    layer = RandomGaussianBlur(1.0, 5, (1.0, 1.0), seed=0)
+    out = _np(layer(images, training=True))
+    for image, blurred in zip(images, out):
+        np.testing.assert_allclose(blurred, _numpy_blur(image, 1.0, 5), atol=1e-5)
+    # Different sigmas per image: each output matches the NumPy blur of some sigma.
+    varied = _np(RandomGaussianBlur(1.0, 5, (0.3, 3.0), seed=1)(images, training=True))
+    sigmas = np.linspace(0.3, 3.0, 271)
+    best = [sigmas[np.argmin([np.abs(_numpy_blur(im, s, 5) - v).max() for s in sigmas])]
+            for im, v in zip(images, varied)]
+    assert len(set(np.round(best, 2))) == 3
+    np.testing.assert_array_equal(_np(layer(images, training=False)), images)
+    with pytest.raises(ValueError, match="kernel_size"):
+        RandomGaussianBlur(1.0, 4)
+    with pytest.raises(ValueError, match="sigma_range"):
+        RandomGaussianBlur(1.0, 3, (0.0, 1.0))
+
 
 def test_solarize_against_numpy_and_value_range():
     images = _images()
@@ -203,8 +237,8 @@ def test_recipe_layers_and_keras_parameter_mapping():
     f0, f1 = jitter.saturation_factor  # Keras scales saturation by f / (1 - f)
     assert np.isclose(f0 / (1 - f0), 0.8) and np.isclose(f1 / (1 - f1), 1.2)
     assert jitter.hue_factor == (0.0, 0.2)  # Keras: delta = +-factor / 2 turns
-    assert layers[4].kernel_size == (3, 3) and tuple(layers[4].sigma) == (0.1, 2.0)
-    assert layers[4].factor == (1.0, 1.0)
+    assert layers[4].kernel_size == 3 and layers[4].sigma_range == (0.1, 2.0)
+    assert layers[4].rate == 1.0
     gray = [type(layer).__name__ for layer in view_layers(config, channels=1)]
     assert "RandomGrayscale" not in gray
     assert view_layers(config, channels=1)[2].layer.saturation_factor is None

@@ -20,6 +20,7 @@ from keras_semppl.augment.layer_adapter import PLACEMENTS
 from keras_semppl.augment.layer_adapter import apply_layers
 from keras_semppl.augment.presets import PRESETS
 from keras_semppl.augment.presets import view_preset
+from keras_semppl.augment.gaussian_blur import RandomGaussianBlur
 from keras_semppl.augment.random_apply import RandomApply
 from keras_semppl.augment.random_resized_crop import RandomResizedCrop
 from keras_semppl.augment.solarize import Solarize

@@ -2,13 +2,13 @@
 
 One `ViewConfig` holds the parameters of one view distribution;
 `view_layers(config)` turns it into a `keras.layers.Pipeline` of Keras core
-preprocessing layers plus three small layers of ours:
+preprocessing layers plus four small layers of ours:
 
     RandomResizedCrop(size, area_range, aspect_ratio_range)      [ours]
     RandomFlip("horizontal")                    p = flip_prob
     RandomApply(RandomColorJitter(...), jitter_prob)              [RandomApply: ours]
     RandomGrayscale(grayscale_prob)             (3-channel images)
-    RandomGaussianBlur(blur_prob, kernel, sigma range)
+    RandomGaussianBlur(blur_prob, kernel, sigma range)           [ours]
     RandomApply(Solarize(threshold), solarize_prob)               [ours]
 
 The same pipeline serves both placements (`keras_semppl.augment.make_view_fn`
@@ -38,9 +38,9 @@ Keras 3.15's sources):
 - Keras' saturation layer draws f uniformly and scales by f / (1 - f): with
   f in [(1 - s) / (2 - s), (1 + s) / (2 + s)] the factor spans BYOL's
   [1 - s, 1 + s] but is not uniform on it;
-- `RandomGaussianBlur` draws one sigma per axis (not one isotropic sigma) per
-  call: per image in the host placement (one call per image), per view batch
-  on the device; the blur decision is per image in both;
+- the blur is ours (`keras_semppl.augment.gaussian_blur`): Keras'
+  `RandomGaussianBlur` convolves with the full 2-D kernel, 11x the work of
+  BYOL's separable one at 224 px, and draws one sigma pair per batch;
 - 1-channel images skip saturation, hue and grayscale (identities on a gray
   image), as before.
 
@@ -58,6 +58,7 @@ from typing import NamedTuple, Optional, Tuple
 
 import keras
 
+from keras_semppl.augment.gaussian_blur import RandomGaussianBlur
 from keras_semppl.augment.random_apply import RandomApply
 from keras_semppl.augment.random_resized_crop import RandomResizedCrop
 from keras_semppl.augment.solarize import Solarize
@@ -212,10 +213,9 @@ def view_layers(config, channels=3, seed=None):
         layers.append(keras.layers.RandomGrayscale(config.grayscale_prob,
                                                    seed=_layer_seed(seed, 5), name="grayscale"))
     if config.blur_prob > 0:
-        layers.append(keras.layers.RandomGaussianBlur(
-            factor=(config.blur_prob, config.blur_prob), kernel_size=config.kernel_size,
-            sigma=tuple(config.blur_sigma_range), value_range=(0.0, 1.0),
-            seed=_layer_seed(seed, 6), name="blur"))
+        layers.append(RandomGaussianBlur(config.blur_prob, config.kernel_size,
+                                         tuple(config.blur_sigma_range),
+                                         seed=_layer_seed(seed, 6), name="blur"))
     if config.solarize_prob > 0:
         layers.append(RandomApply(Solarize(config.solarize_threshold, (0.0, 1.0), name="solarize"),
                                   config.solarize_prob, seed=_layer_seed(seed, 7),

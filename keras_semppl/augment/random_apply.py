@@ -13,7 +13,8 @@ class RandomApply(DataLayer):
     image (Grill et al. 2020, Table 6); Keras' `RandomColorJitter` and
     `Solarization` have no such probability. The wrapped layer transforms the
     whole batch and each image keeps the result with probability `rate`
-    (one uniform draw per image), so its cost does not depend on `rate`.
+    (one uniform draw per image); on a single image under TensorFlow (the
+    host placement) the layer runs only when drawn.
     At inference (`training=False`) the input is returned.
 
     Args:
@@ -43,14 +44,21 @@ class RandomApply(DataLayer):
         if not training or self.rate == 0.0:
             return images
         ops = self.backend
+        batched = len(images.shape) == 4
+        count = ops.shape(images)[0] if batched else 1
+        seed = self._get_seed_generator(ops._backend)
+        coin = ops.random.uniform((count,), seed=seed) if self.rate < 1.0 else None
+        if count == 1 and coin is not None and ops._backend == "tensorflow":
+            # One image (the host placement): compute the layer only when applied.
+            return ops.core.cond(coin[0] < self.rate,
+                                 lambda: ops.cast(self.layer(images, training=training),
+                                                  self.compute_dtype),
+                                 lambda: ops.cast(images, self.compute_dtype))
         # A copy: on PyTorch, Keras' RandomBrightness adds in place (`images +=`),
         # which would leak into the images that keep their input.
         out = self.layer(ops.numpy.copy(images), training=training)
-        if self.rate == 1.0:
+        if coin is None:
             return out
-        batched = len(images.shape) == 4
-        count = ops.shape(images)[0] if batched else 1
-        coin = ops.random.uniform((count,), seed=self._get_seed_generator(ops._backend))
         keep = ops.numpy.reshape(coin < self.rate, (-1, 1, 1, 1) if batched else (1, 1, 1))
         return ops.numpy.where(keep, out, ops.cast(images, out.dtype))
 
