@@ -29,7 +29,9 @@ extras = {
     "jax": ["jax>=0.4.30"],
     "torch": ["torch>=2.1"],
     "tfds": ["tensorflow-datasets>=4.9", "importlib_resources"],
-    # keras-cv: its layers are tested as a drop-in for our augmentations.
+    # keras-cv layers as view augmentations (keras_semppl.augment.layer_adapter);
+    # optional, since keras-cv pins keras-core-era dependencies.
+    "keras-cv": ["keras-cv>=0.9"],
     "test": ["pytest>=7", "keras-cv>=0.9", "nbformat>=5.1", "nbclient>=0.7", "ipykernel>=6"],
 }
 extras["all"] = sorted(set(extras["jax"] + extras["torch"] + extras["tfds"]))

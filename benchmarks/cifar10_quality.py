@@ -63,7 +63,7 @@ def main(argv=None):
     import keras
     import numpy as np
 
-    from keras_semppl.augment.byol_views import byol_view_configs, make_view_fn
+    from keras_semppl.augment import byol_view_configs, make_view_fn
     from keras_semppl.data.image_folder import load_image_folder
     from keras_semppl.data.pipeline import make_training_dataset
     from keras_semppl.encoders.small_convnet import small_convnet

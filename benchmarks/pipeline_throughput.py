@@ -8,7 +8,12 @@ Measures, in one run on the current KERAS_BACKEND:
      L=2) on a few hundred 256 px images (digits upscaled);
   2. images/s consumed by SemPPL's train step with a ResNet-18 (CIFAR
      stem), L=2 large 32 px views, batch 64, timed over a few steps after
-     warm-up on one fixed in-memory batch (no input cost).
+     warm-up on one fixed in-memory batch (no input cost);
+  3. the device placement's cost: seconds per batch of `DeviceViews` (the
+     same recipe, augmenting in the compiled step) on a batch of source
+     images, compiled alone (jax.jit / tf.function; eager on PyTorch), for
+     the CIFAR and ImageNet presets; and, for CIFAR L=2, the train step with
+     `SemPPL(view_augmentation=DeviceViews(...))` minus the plain one.
 "images" are source examples (each carries all its views). The ratio
 pipeline / train step for the matching configuration (CIFAR, L=2) tells
 whether host-side augmentation keeps up (issue 3's goal: >= 3).
@@ -47,13 +52,17 @@ def parse_args(argv=None):
     p.add_argument("--head-dim", type=int, default=4096,
                    help="projector/predictor hidden width (BYOL: 4096).")
     p.add_argument("--skip-imagenet", action="store_true")
+    p.add_argument("--skip-device", action="store_true",
+                   help="skip the device placement's measurements.")
+    p.add_argument("--device-steps", type=int, default=5,
+                   help="timed DeviceViews batches per preset (after 2 warm-up).")
     p.add_argument("--output-dir", default=os.path.join(HERE, "results"))
     return p.parse_args(argv)
 
 
 def _pipeline_rate(images, labels, views, batch_size, batches, seed=0):
     """(images/s, seconds) of the training pipeline over `batches` batches."""
-    from keras_semppl.augment.byol_views import make_view_fn
+    from keras_semppl.augment import make_view_fn
     from keras_semppl.data.pipeline import make_training_dataset
 
     ds = make_training_dataset(images, labels, batch_size, make_view_fn(views, seed=seed),
@@ -68,14 +77,60 @@ def _pipeline_rate(images, labels, views, batch_size, batches, seed=0):
     return batches * batch_size / seconds, seconds
 
 
-def _train_rate(args, size=32):
-    """(images/s, seconds per step) of SemPPL's train step, ResNet-18 CIFAR stem, L=2."""
+def _device_seconds(views, images, batch_size, steps, seed=0):
+    """Seconds per batch of `DeviceViews(views)` on `batch_size` source images,
+    compiled alone (jax.jit / tf.function; eager on PyTorch), after warm-up."""
+    import keras
+    import numpy as np
+
+    from keras_semppl.augment import DeviceViews
+
+    layer = DeviceViews(views.large, views.small, seed=seed)
+    source = keras.ops.convert_to_tensor(np.resize(images, (batch_size,) + images.shape[1:]))
+    batch = {"large_views": (source,) * len(views.large),
+             "small_views": (source,) * len(views.small)}
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        state = [v.value for v in layer.non_trainable_variables]
+        fn = jax.jit(lambda st, b: layer.stateless_call([], st, b, training=True))
+
+        def step():
+            nonlocal state
+            out, state = fn(state, batch)
+            jax.block_until_ready(out)
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        fn = tf.function(lambda b: layer(b, training=True))
+
+        def step():
+            out = fn(batch)
+            float(tf.reduce_sum(out["large_views"][0]))
+    else:
+        def step():
+            out = layer(batch, training=True)
+            float(keras.ops.sum(out["large_views"][0]))
+    for _ in range(2):
+        step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return (time.perf_counter() - start) / steps
+
+
+def _train_rate(args, size=32, device_views=False):
+    """(images/s, seconds per step) of SemPPL's train step, ResNet-18 CIFAR stem, L=2;
+    with `device_views`, the CIFAR preset's views are augmented inside the step."""
     import keras
     import numpy as np
     import tensorflow as tf
 
     from keras_semppl.encoders.resnet import resnet18
     from keras_semppl.encoders.small_convnet import small_convnet
+    from keras_semppl.augment import DeviceViews
+    from keras_semppl.augment.presets import view_preset
     from keras_semppl.models import SemPPL
 
     b = args.batch_size
@@ -89,9 +144,12 @@ def _train_rate(args, size=32):
         encoder = resnet18(input_shape=(size, size, 3), stem="cifar")
     else:
         encoder = small_convnet((size, size, 3), widths=(16, 32))
+    augmentation = None
+    if device_views:
+        augmentation = DeviceViews(view_preset("cifar", 2, 0, large_size=size).large, seed=0)
     model = SemPPL(encoder, num_classes=10, num_large_views=2, queue_size=2560,
                    projector_hidden_dim=args.head_dim, projection_dim=256,
-                   predictor_hidden_dim=args.head_dim, seed=0)
+                   predictor_hidden_dim=args.head_dim, view_augmentation=augmentation, seed=0)
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9))
     ds = tf.data.Dataset.from_tensors(batch).repeat()
     stamps = []
@@ -149,11 +207,30 @@ def run(args):
     print(f"train step {args.encoder} L=2 batch {args.batch_size}: {rate:9.1f} images/s "
           f"({step:.3f} s/step)", flush=True)
     ratio = rows[0]["images_per_s"] / rows[-1]["images_per_s"]  # the table's figures
+    device_rows = []
+    if not args.skip_device:
+        for kind, preset, num_large, num_small, images in configs:
+            seconds = _device_seconds(view_preset(preset, num_large, num_small), images,
+                                      args.batch_size, args.device_steps)
+            device_rows.append({"preset": preset, "source_px": int(images.shape[1]),
+                                "views": f"L={num_large} S={num_small}",
+                                "seconds_per_batch": round(seconds, 4),
+                                "share_of_train_step": round(seconds / step, 3)})
+            print(f"device views {preset:>8} L={num_large} S={num_small}: {seconds:.4f} s per "
+                  f"batch of {args.batch_size}", flush=True)
+        _, step_device = _train_rate(args, device_views=True)
+        device_rows.append({"preset": "cifar", "source_px": 32, "views": "L=2 S=0",
+                            "in_train_step": True,
+                            "seconds_per_batch": round(step_device - step, 4),
+                            "share_of_train_step": round((step_device - step) / step, 3)})
+        print(f"train step with DeviceViews: {step_device:.3f} s/step "
+              f"(+{step_device - step:.3f} s)", flush=True)
     result = {
         "backend": keras.backend.backend(),
         "batch_size": args.batch_size,
         "head_dim": args.head_dim,
         "rows": rows,
+        "device_rows": device_rows,
         "ratio_pipeline_over_train_step": round(ratio, 2),
         "goal_ratio": 3.0,
         "cpu_count": os.cpu_count(),
@@ -182,7 +259,18 @@ def to_markdown(result):
         lines.append(f"| {what} | {row['preset']} | {row['source_px']} | {row['views']} "
                      f"| {row['images_per_s']} |")
     lines += ["", f"Ratio pipeline (CIFAR preset, L=2) / train step: "
-              f"**{result['ratio_pipeline_over_train_step']}** (goal >= 3).", "",
+              f"**{result['ratio_pipeline_over_train_step']}** (goal >= 3).", ""]
+    if result.get("device_rows"):
+        lines += ["Device placement (`DeviceViews`): seconds per batch of "
+                  f"{result['batch_size']} source images, and as a share of the train step.",
+                  "", "| preset | source px | views | measured | s / batch | x train step |",
+                  "|---|---|---|---|---|---|"]
+        for row in result["device_rows"]:
+            how = "in the train step (difference)" if row.get("in_train_step") else "compiled alone"
+            lines.append(f"| {row['preset']} | {row['source_px']} | {row['views']} | {how} "
+                         f"| {row['seconds_per_batch']} | {row['share_of_train_step']} |")
+        lines.append("")
+    lines += [
               f"{result['cpu_count']} CPU(s), load average before/after "
               f"{result['load_average_before']} / {result['load_average_after']}; "
               f"wall {result['wall_seconds']} s. Command: `{result['command']}`.", ""]

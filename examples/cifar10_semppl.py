@@ -53,8 +53,9 @@ import time
 import keras
 import numpy as np
 
-from keras_semppl.augment import byol_view_configs
+from keras_semppl.augment import view_preset
 from keras_semppl.augment import make_view_fn
+from keras_semppl.plots import plot_views
 from keras_semppl.data import make_training_dataset
 from keras_semppl.data.image_folder import load_image_folder
 from keras_semppl.encoders import resnet18
@@ -206,16 +207,20 @@ print(f"loaded in {time.time() - start:.1f} s")
 Each image gets `NUM_LARGE_VIEWS` large and `NUM_SMALL_VIEWS` small views
 with BYOL's augmentations (random resized crop, flip, colour jitter,
 grayscale, blur, solarize; views alternate between BYOL's two asymmetric
-settings). `make_training_dataset` puts exactly `LABELLED_PER_BATCH`
+settings), from the "cifar" preset: Keras preprocessing layers, with the blur
+off at 32 px. `make_training_dataset` puts exactly `LABELLED_PER_BATCH`
 labelled images in every batch (the few labelled images are oversampled);
 one epoch is one pass over the unlabelled images.
 """
 
 view_fn = make_view_fn(
-    byol_view_configs(num_large=NUM_LARGE_VIEWS, num_small=NUM_SMALL_VIEWS,
-                      large_size=IMAGE_SIZE, small_size=SMALL_IMAGE_SIZE),
+    view_preset("cifar", num_large=NUM_LARGE_VIEWS, num_small=NUM_SMALL_VIEWS,
+                large_size=IMAGE_SIZE, small_size=SMALL_IMAGE_SIZE),
     seed=SEED,
 )
+OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+views_png = plot_views(data.images[0], view_fn, str(OUTPUT_DIR / "views.png"), num_draws=6)
+print(f"views of the first image: {views_png}")
 dataset = make_training_dataset(
     data.images, data.labels, BATCH_SIZE, view_fn,
     true_labels=data.true_labels, labelled_per_batch=LABELLED_PER_BATCH,

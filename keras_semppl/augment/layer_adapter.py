@@ -1,122 +1,112 @@
-"""Use Keras preprocessing layers on the views of the `tf.data` pipeline.
+"""View specs: our recipe, or any Keras / keras-cv preprocessing layers.
 
-An alternative to the stateless ops of `byol_views`: any Keras core
-preprocessing layer (`keras.layers.RandomFlip`, `RandomColorJitter`,
-`RandomGrayscale`, `RandomGaussianBlur`, `Solarization`, ...) or a keras-cv
-layer can transform the views. Inside `tf.data.Dataset.map`, Keras 3 runs its
-core preprocessing layers with TensorFlow ops whatever the backend; keras-cv
-layers are TensorFlow-only anyway. Notes:
+A view spec is what one view's augmentation is built from:
 
-- Colour layers assume `value_range=(0, 255)` unless told; views here are in
-  [0, 1], so pass `value_range=(0, 1)`.
-- Layer randomness comes from the layer's own seed generator, not from the
-  per-example stateless seeds: unlike `byol_views`, results are not a pure
-  function of (seed, example id, view).
-- Do not reuse a layer instance inside a compiled model step as well (it
-  breaks on JAX); build a separate instance for `tf.data`.
+- a `ViewConfig` (the recipe, `keras_semppl.augment.byol_views`), turned
+  into Keras core layers plus ours by `view_layers`;
+- a Keras layer, a keras-cv layer, or a list of them, applied in order to
+  the view (with `training=True`). The layers must take images in [0, 1]
+  (colour layers: pass `value_range=(0, 1)`) and return the view at its final
+  size, e.g. `keras_cv.layers.RandomCropAndResize(target_size=(32, 32), ...)`
+  first.
+
+Where a layer can run:
+
+| layer | host (`tf.data`) | device (train step) |
+|---|---|---|
+| Keras core preprocessing layers, ours | all backends | all backends |
+| keras-cv layers | all backends | TensorFlow only, without XLA |
+| other Keras layers written with `keras.ops` | all backends | all backends |
+| plain callables (TensorFlow ops) | all backends | no (not a saved layer) |
+
+keras-cv layers are written in TensorFlow ops and draw from TensorFlow
+random generators: in `tf.data` they run under any backend, but a JAX or
+PyTorch train step cannot trace them, and `RandomCropAndResize` has no XLA
+kernel (so not under `jit_compile=True` on TensorFlow either). In the host
+placement Keras core layers and ours draw from per-example stateless seeds
+(`keras_semppl.augment.seeding`); keras-cv layers keep their own generators,
+so their views are random per example but not reproducible run to run.
 """
 
-from collections.abc import Mapping, Sequence
-
 import keras
-import tensorflow as tf
 
-VIEW_KEYS = ("large_views", "small_views")
+from keras_semppl.augment.byol_views import ViewConfig
+from keras_semppl.augment.byol_views import view_layers
+
+PLACEMENTS = ("host", "device")
 
 
-def _as_chain(layers):
-    if callable(layers):
-        return (layers,)
-    chain = tuple(layers)
-    for layer in chain:
+def _check_placement(placement):
+    if placement not in PLACEMENTS:
+        raise ValueError(f"`placement` must be one of {PLACEMENTS}; got {placement!r}.")
+
+
+def is_keras_cv_layer(layer):
+    """True for a keras-cv layer (by the module of its class)."""
+    return type(layer).__module__.split(".")[0] == "keras_cv"
+
+
+def describe(layer):
+    """A readable name for errors: `keras_cv.layers.Grayscale 'grayscale'`."""
+    cls = type(layer)
+    root = cls.__module__.split(".")[0]
+    where = f"{root}.layers." if root in ("keras", "keras_cv") else f"{cls.__module__}."
+    name = getattr(layer, "name", None)
+    return f"{where}{cls.__name__}" + (f" {name!r}" if name else "")
+
+
+def check_layer(layer, placement, backend=None):
+    """Raises (naming the layer, the placement and the backend) unless
+    `layer` can run in `placement` under `backend` (default: the current
+    Keras backend)."""
+    _check_placement(placement)
+    backend = backend or keras.backend.backend()
+    if placement == "host":
         if not callable(layer):
-            raise TypeError(f"Expected a layer or callable; got {type(layer).__name__}.")
-    return chain
+            raise TypeError(f"A view augmentation must be a Keras layer or a callable; got "
+                            f"{type(layer).__name__} in the 'host' placement.")
+        return
+    if not isinstance(layer, keras.layers.Layer):
+        raise TypeError(
+            f"{describe(layer)} cannot run in the 'device' placement: it must be a "
+            "keras.layers.Layer (it becomes part of the saved model); use the 'host' placement.")
+    if is_keras_cv_layer(layer) and backend != "tensorflow":
+        raise ValueError(
+            f"{describe(layer)} cannot run in the 'device' placement on the {backend} backend: "
+            "keras-cv layers are TensorFlow code that a JAX or PyTorch train step cannot "
+            "trace. Use the 'host' placement (tf.data), the TensorFlow backend, or the Keras "
+            "core layer of the same name (keras.layers.*).")
 
 
-def _is_chain_list(spec):
-    """True for a sequence of chains (one per view), i.e. a list of lists."""
-    return (isinstance(spec, Sequence) and len(spec) > 0
-            and all(isinstance(s, Sequence) for s in spec))
+def spec_layers(spec, placement, channels=3, seed=None, backend=None):
+    """The list of layers of one view spec, checked for `placement`.
 
-
-def _chain_for(layers, key, index, num_views):
-    spec = layers
-    if isinstance(layers, Mapping):
-        if key not in layers:
-            return ()
-        spec = layers[key]
-    if _is_chain_list(spec):
-        if len(spec) != num_views:
-            raise ValueError(
-                f"`layers[{key!r}]` gives {len(spec)} chains but there are "
-                f"{num_views} {key}.")
-        return _as_chain(spec[index])
-    return _as_chain(spec)
+    Args:
+        spec: a `ViewConfig`, a layer / callable, or a list of them.
+        placement: "host" or "device".
+        channels: image channels (1 or 3), for a `ViewConfig`.
+        seed: seed of the layers built from a `ViewConfig`.
+        backend: Keras backend name (default: the current one).
+    """
+    _check_placement(placement)
+    if isinstance(spec, ViewConfig):
+        return view_layers(spec, channels, seed)
+    layers = list(spec) if isinstance(spec, (list, tuple)) else [spec]
+    if not layers:
+        raise ValueError("A view spec must not be an empty list of layers.")
+    for layer in layers:
+        if isinstance(layer, ViewConfig):
+            raise TypeError("A ViewConfig must be a view spec on its own, not inside a "
+                            "list of layers.")
+        check_layer(layer, placement, backend)
+    return layers
 
 
 def apply_layers(images, layers, training=True):
-    """Applies `layers` in order to (H, W, C) or (B, H, W, C) images.
-
-    Keras layers are called with `training=training` (random layers are
-    no-ops at inference); other callables get the images only.
-    """
-    for layer in _as_chain(layers):
+    """Applies `layers` in order; Keras layers get `training=training`."""
+    for layer in layers:
         if isinstance(layer, keras.layers.Layer):
             images = layer(images, training=training)
         else:
             images = layer(images)
     return images
-
-
-def _map_views(views_by_key, layers, keys, training):
-    out = dict(views_by_key)
-    for key in keys:
-        views = views_by_key.get(key)
-        if views is None:
-            continue
-        out[key] = tuple(
-            apply_layers(view, _chain_for(layers, key, i, len(views)), training)
-            for i, view in enumerate(views))
-    return out
-
-
-def map_with_layers(dataset_or_fn, layers, keys=VIEW_KEYS, training=True,
-                    num_parallel_calls=tf.data.AUTOTUNE):
-    """Applies Keras preprocessing layers to every view.
-
-    Args:
-        dataset_or_fn: either a `tf.data.Dataset` of training dicts (batched
-            or not; views under `keys`), or a view function
-            `view_fn(image, example_seed) -> (large_views, small_views)`.
-        layers: a layer (or callable), or a sequence of them applied in order
-            to every view; or a mapping from key ("large_views",
-            "small_views") to such a chain, or to a list of chains with one
-            chain per view of that key. Keys absent from the mapping are left
-            unchanged.
-        keys: which entries of the dict hold view tuples.
-        training: passed to Keras layers.
-        num_parallel_calls: for `Dataset.map`.
-
-    Returns:
-        A dataset with the same structure, or a view function with the same
-        signature, whose views went through the layers.
-    """
-    if isinstance(dataset_or_fn, tf.data.Dataset):
-        return dataset_or_fn.map(
-            lambda batch: _map_views(batch, layers, keys, training),
-            num_parallel_calls=num_parallel_calls)
-    if not callable(dataset_or_fn):
-        raise TypeError("`dataset_or_fn` must be a tf.data.Dataset or a view function; "
-                        f"got {type(dataset_or_fn).__name__}.")
-    view_fn = dataset_or_fn
-
-    def layered_view_fn(image, example_seed):
-        large, small = view_fn(image, example_seed)
-        out = _map_views({VIEW_KEYS[0]: large, VIEW_KEYS[1]: small}, layers,
-                         VIEW_KEYS, training)
-        return out[VIEW_KEYS[0]], out[VIEW_KEYS[1]]
-
-    if hasattr(view_fn, "view_configs"):
-        layered_view_fn.view_configs = view_fn.view_configs
-    return layered_view_fn

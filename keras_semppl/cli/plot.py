@@ -1,31 +1,48 @@
 """Plot training curves from a saved history, and optionally a t-SNE map.
 
-Usage: semppl plot HISTORY.json|LOG.csv --out DIR
+Usage: semppl plot [HISTORY.json|LOG.csv] --out DIR
                    [--model MODEL.keras --dataset digits|folder:PATH|NAME]
+                   [--views [--views-preset digits|cifar|imagenet] [--image-index N]]
 
 Writes DIR/training_curves.png; with --model also DIR/tsne.png (the encoder's
-embeddings of the data set's validation images, coloured by class).
+embeddings of the data set's validation images, coloured by class); with
+--views DIR/views.png, a grid of one training image's views as the model sees
+them (host placement, the preset's recipe).
 """
 
 import os
 
 
 def add_arguments(parser):
-    parser.add_argument("history", help="a History saved as JSON (save_history_json) "
-                        "or a CSVLogger file.")
+    parser.add_argument("history", nargs="?", default=None,
+                        help="a History saved as JSON (save_history_json) or a CSVLogger "
+                        "file (optional with --views).")
     parser.add_argument("--out", required=True, help="output folder.")
     parser.add_argument("--model", default=None, help="a saved SemPPL model or encoder "
                         "(.keras) for the t-SNE map.")
     parser.add_argument("--dataset", default="digits", help="data for the t-SNE map.")
     parser.add_argument("--data-dir", default=None, help="TFDS data directory.")
     parser.add_argument("--max-points", type=int, default=2000)
+    parser.add_argument("--views", action="store_true",
+                        help="write DIR/views.png: one image's training views.")
+    parser.add_argument("--views-preset", default=None, choices=("digits", "cifar", "imagenet"),
+                        help="view recipe for --views (default: digits for the digits data "
+                        "set, else cifar).")
+    parser.add_argument("--image-index", type=int, default=0,
+                        help="which training image --views shows.")
 
 
 def run(args):
     from keras_semppl.callbacks.history_io import load_history
     from keras_semppl.plots.training_curves import plot_training_curves
 
+    if args.history is None and not args.views:
+        raise SystemExit("semppl plot: give a HISTORY file, --views, or both.")
     os.makedirs(args.out, exist_ok=True)
+    if args.views:
+        print(f"saved {_plot_views(args)}")
+    if args.history is None:
+        return 0
     curves = plot_training_curves(load_history(args.history),
                                   os.path.join(args.out, "training_curves.png"))
     print(f"saved {curves}")
@@ -45,3 +62,24 @@ def run(args):
                                   max_points=args.max_points)
         print(f"saved {tsne}")
     return 0
+
+
+def _plot_views(args):
+    """DIR/views.png for --views: the preset's views of one training image."""
+    from keras_semppl.augment import make_view_fn
+    from keras_semppl.augment import view_preset
+    from keras_semppl.data.sources import resolve_dataset
+    from keras_semppl.plots.views_grid import plot_views
+
+    preset = args.views_preset or ("digits" if args.dataset == "digits" else "cifar")
+    size = 16 if args.dataset == "digits" else None
+    data = resolve_dataset(args.dataset, data_dir=args.data_dir, image_size=size)
+    if not 0 <= args.image_index < len(data.images):
+        raise SystemExit(f"--image-index must be in [0, {len(data.images)}); "
+                         f"got {args.image_index}.")
+    large_size = data.images.shape[1] if preset == "digits" else None
+    view_fn = make_view_fn(view_preset(preset, large_size=large_size, num_small=None
+                                       if preset != "digits" else 0), seed=0)
+    return plot_views(data.images[args.image_index], view_fn,
+                      os.path.join(args.out, "views.png"),
+                      title=f"{preset} views of {args.dataset} image {args.image_index}")

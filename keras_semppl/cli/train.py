@@ -24,12 +24,11 @@ import os
 import time
 from typing import Optional
 
-from keras_semppl.augment.byol_views import ViewConfig
-from keras_semppl.augment.byol_views import ViewSet
 from keras_semppl.distribute import NAMES as DISTRIBUTION_NAMES
 
 ENCODERS = ("small_convnet", "resnet18", "resnet50")
 VIEW_PRESETS = ("digits", "cifar", "imagenet")
+AUGMENT_PLACEMENTS = ("host", "device")
 
 
 def add_arguments(parser):
@@ -61,6 +60,9 @@ def add_arguments(parser):
                         help="view sizes/counts: digits (views at --image-size, no flips), "
                              "cifar (32/16 px), imagenet (224/96 px); default digits for the "
                              "digits data set, else cifar.")
+    parser.add_argument("--augment-on", default="host", choices=AUGMENT_PLACEMENTS,
+                        help="where the views are augmented: host (tf.data, default) or "
+                             "device (inside the compiled train step, on the accelerator).")
     parser.add_argument("--learning-rate", type=float, default=5e-3,
                         help="peak AdamW learning rate (warm-up cosine; default 5e-3).")
     parser.add_argument("--queue-size", type=int, default=512)
@@ -120,6 +122,7 @@ class TrainPlan:
     label_fraction: Optional[float]
     labels_per_class: Optional[int]
     views_preset: str
+    augment_on: str
     num_large_views: int
     num_small_views: int
     encoder: str
@@ -221,6 +224,7 @@ def resolve_plan(args):
         label_fraction=0.1 if no_budget else args.label_fraction,
         labels_per_class=args.labels_per_class,
         views_preset=preset,
+        augment_on=args.augment_on,
         num_large_views=num_large,
         num_small_views=num_small,
         encoder=args.encoder,
@@ -249,15 +253,11 @@ def resolve_plan(args):
 
 
 def digits_view_configs(num_large, size):
-    """BYOL views adapted to digits: no flips (a mirrored 2 is no 2), no
-    solarisation, crops of 70-100 % of the area (measured: 40-100 % crops cut
-    strokes off and left pseudo-labels 7 points lower after 30 epochs)."""
-    configs = []
-    for i in range(num_large):
-        two = i % 2 == 1
-        configs.append(ViewConfig(size=size, area_range=(0.7, 1.0), flip_prob=0.0,
-                                  blur_prob=0.1 if two else 0.5, solarize_prob=0.0))
-    return ViewSet(large=tuple(configs), small=())
+    """BYOL views adapted to digits: the "digits" preset of
+    `keras_semppl.augment.presets` (its values and their reasons live there)."""
+    from keras_semppl.augment.presets import view_preset
+
+    return view_preset("digits", num_large=num_large, num_small=0, large_size=size)
 
 
 # ------------------------------------------------------------------ stages
@@ -323,22 +323,30 @@ def distribution(plan):
     return engine
 
 
-def fit_semppl(plan, data, dataset, size, steps_per_epoch):
+def fit_semppl(plan, data, dataset, views, steps_per_epoch):
     """Builds, compiles and fits SemPPL; call inside the distribution scope.
+
+    With ``--augment-on device`` the model augments the views itself
+    (`DeviceViews` of the plan's ``views``).
 
     Returns:
         (model, history, seconds).
     """
     import keras
 
+    from keras_semppl.augment.device_views import DeviceViews
     from keras_semppl.models import SemPPL
     from keras_semppl.schedules.warmup_cosine import WarmupCosineDecay
 
+    channels = data.images.shape[-1]
+    device_views = None
+    if plan.augment_on == "device":
+        device_views = DeviceViews(views.large, views.small, channels=channels, seed=plan.seed)
     total_steps = steps_per_epoch * plan.epochs
     options = {} if plan.lambda_invariance is None else {
         "lambda_invariance": plan.lambda_invariance}
     model = SemPPL(
-        build_encoder(plan, size, data.images.shape[-1]),
+        build_encoder(plan, views.large[0].size, channels),
         num_classes=data.num_classes,
         num_large_views=plan.num_large_views,
         num_small_views=plan.num_small_views,
@@ -350,6 +358,7 @@ def fit_semppl(plan, data, dataset, size, steps_per_epoch):
         semantic_positives=plan.semantic_positives,
         target_decay_steps=total_steps,
         online_probe=plan.online_probe,
+        view_augmentation=device_views,
         seed=plan.seed,
         **options,
     )
@@ -424,7 +433,7 @@ def execute(plan):
     """Runs a resolved `TrainPlan`; returns the results printed as JSON."""
     import keras
 
-    from keras_semppl.augment.byol_views import make_view_fn
+    from keras_semppl.augment.host_views import make_view_fn
     from keras_semppl.evaluation.classical_baselines import knn_neighbours
     from keras_semppl.evaluation.post_training import held_out_comparison
 
@@ -435,12 +444,15 @@ def execute(plan):
     print(data.summary())
     views = plan.views(data.images.shape[1])
     size = views.large[0].size
-    view_fn = make_view_fn(views, seed=plan.seed)
+    if plan.augment_on == "device" and data.images.shape[1] != size:
+        raise SystemExit(f"--augment-on device: the images ({data.images.shape[1]} px) must "
+                         f"have the large view side ({size} px); pass --image-size {size}.")
+    view_fn = make_view_fn(views, seed=plan.seed, placement=plan.augment_on)
     dataset, steps_per_epoch = training_dataset(plan, data, view_fn)
     engine = distribution(plan)
     print(f"distribution: {engine.description}")
     with engine.scope():
-        model, history, seconds = fit_semppl(plan, data, dataset, size, steps_per_epoch)
+        model, history, seconds = fit_semppl(plan, data, dataset, views, steps_per_epoch)
     if plan.plots:
         write_plots(plan, history)
 
@@ -459,8 +471,9 @@ def execute(plan):
         results = {"dataset": plan.dataset, **results}
     supervised = None
     if plan.baseline:
-        supervised, seconds = train_baseline(plan, data, view_fn, size,
-                                             steps_per_epoch * plan.epochs)
+        # The baseline always augments on the host, with the same views.
+        supervised, seconds = train_baseline(plan, data, make_view_fn(views, seed=plan.seed),
+                                             size, steps_per_epoch * plan.epochs)
         results["baseline_seconds"] = round(seconds, 1)
     results["accuracy"] = held_out_comparison(
         data, size, semppl=model, supervised=supervised, classical=plan.classical,

@@ -172,9 +172,12 @@ class SemPPL(Trainer):
         view_augmentation: optional `keras.layers.Layer` (B, H, W, C) ->
             same shape, applied to every view batch inside the train step
             (training only; online and target see the same augmented large
-            views), e.g. `keras_semppl.augment.DeviceViewAugmentation`: the
-            accelerator-side alternative to augmenting in `tf.data`. Must be
-            serialisable; None (default) leaves views as delivered.
+            views). A layer with `augments_all_views = True`, e.g.
+            `keras_semppl.augment.DeviceViews`, instead gets the dict
+            {"large_views": ..., "small_views": ...} and returns it, so each
+            view keeps its own augmentation (BYOL's view one / view two):
+            the accelerator-side alternative to augmenting in `tf.data`.
+            Must be serialisable; None (default) leaves views as delivered.
         online_probe: True adds a linear classifier Dense(C) on the
             stop-gradient encoder features of the first large view, trained
             with cross-entropy on the labelled examples of each batch by the
@@ -439,6 +442,12 @@ class SemPPL(Trainer):
         """Applies ``view_augmentation`` to every view (training only)."""
         if not training or self.view_augmentation is None:
             return batch
+        if getattr(self.view_augmentation, "augments_all_views", False):
+            # e.g. DeviceViews: one augmentation per view, all views at once.
+            views = {"large_views": batch.large_views, "small_views": batch.small_views}
+            views = self.view_augmentation(views, training=True)
+            return batch._replace(large_views=tuple(views["large_views"]),
+                                  small_views=tuple(views["small_views"]))
         return batch._replace(**{
             key: tuple(self.view_augmentation(v, training=True) for v in getattr(batch, key))
             for key in ("large_views", "small_views")
