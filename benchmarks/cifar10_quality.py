@@ -18,6 +18,7 @@ SemPPL's pseudo-label accuracy per epoch. Writes
 """
 
 import argparse
+import inspect
 import json
 import os
 import pathlib
@@ -40,8 +41,8 @@ def parse_args(argv=None):
     p.add_argument("--labelled-per-batch", type=int, default=64)
     p.add_argument("--widths", default="32,64,128", help="small_convnet widths.")
     p.add_argument("--learning-rate", type=float, default=2e-3)
-    p.add_argument("--lambda-invariance", type=float, default=1.0,
-                   help="KL weight; the model default 5 collapsed here (see README).")
+    p.add_argument("--lambda-invariance", type=float, default=None,
+                   help="KL weight (default: SemPPL's own default).")
     p.add_argument("--linear-epochs", type=int, default=30)
     p.add_argument("--finetune-epochs", type=int, default=15,
                    help="fine-tuning epochs over the 4,000 labels (random crop + flip).")
@@ -97,13 +98,15 @@ def main(argv=None):
                          "augment": random_crop_flip(pad=4, seed=args.seed)},
     )
 
+    lambda_option = {} if args.lambda_invariance is None else {
+        "lambda_invariance": args.lambda_invariance}
+
     def train_semppl(name, semantic_positives):
         model = SemPPL(small_convnet((32, 32, 3), widths=widths, name=f"{name}_convnet"),
                        num_classes=10, projector_hidden_dim=512, projection_dim=128,
                        predictor_hidden_dim=512, queue_size=2560, target_decay_steps=steps,
-                       lambda_invariance=args.lambda_invariance,
                        semantic_positives=semantic_positives, online_probe=True,
-                       seed=args.seed)
+                       seed=args.seed, **lambda_option)
         schedule = WarmupCosineDecay(args.learning_rate, steps, warmup_steps=min(steps // 10, 200))
         model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4))
         t = time.time()
@@ -135,7 +138,9 @@ def main(argv=None):
             "labelled": int((labels >= 0).sum()), "validation": int(len(data.val_labels)),
             "encoder": f"small_convnet{widths}", "batch_size": args.batch_size,
             "labelled_per_batch": args.labelled_per_batch, "steps": steps,
-            "lambda_invariance": args.lambda_invariance,
+            "lambda_invariance": (args.lambda_invariance if args.lambda_invariance is not None
+                                  else inspect.signature(SemPPL).parameters[
+                                      "lambda_invariance"].default),
             "total_seconds": round(total, 1), "load_average": os.getloadavg(),
             "command": f"KERAS_BACKEND={backend} python benchmarks/cifar10_quality.py "
                        + " ".join(sys.argv[1:] if argv is None else argv)}
