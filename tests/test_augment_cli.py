@@ -26,7 +26,7 @@ def test_default_train_prints_no_predict_cost_lines(tmp_path):
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     log = proc.stdout + proc.stderr
-    assert "k-NN accuracy" in log
+    assert "held-out accuracy" in log
     assert "PredictCost" not in log
 
 

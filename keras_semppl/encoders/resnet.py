@@ -97,7 +97,7 @@ def default_data_format():
     "channels_first" on the torch backend: Keras' torch convolutions take
     NCHW, and NHWC activations are permuted around every convolution; inside
     SemPPL's ResNet-18 step NCHW was 17 % faster with identical losses
-    (`benchmarks/NOTES.md`, issue 6). Elsewhere Keras' `image_data_format()`
+    (`benchmarks/NOTES.md`). Elsewhere Keras' `image_data_format()`
     ("channels_last" unless configured): NHWC is TensorFlow's CPU layout, and
     XLA chooses its own (NCHW measured 4 % slower on JAX).
     """
