@@ -1,4 +1,8 @@
-"""Tests of the tf.data view augmentations (run under every Keras backend)."""
+"""Tests of the tf.data view augmentations.
+
+The view functions are TensorFlow code whatever the Keras backend (backend-free);
+Keras preprocessing layers inside tf.data are checked under every backend.
+"""
 
 import keras
 import numpy as np
@@ -28,6 +32,7 @@ def _views(view_fn, image, example_seed):
 
 # Random resized crop.
 
+@pytest.mark.backend_free
 def test_crop_shapes_single_and_batch():
     single = random_resized_crop(_image(), 8, seed=[1, 2])
     batch = random_resized_crop(np.stack([_image(), _image(seed=1)]), (8, 6), seed=[1, 2])
@@ -35,6 +40,7 @@ def test_crop_shapes_single_and_batch():
     assert batch.shape == (2, 8, 6, 3)
 
 
+@pytest.mark.backend_free
 def test_crop_is_a_function_of_the_seed():
     image = _image()
     a = random_resized_crop(image, 8, seed=[3, 4]).numpy()
@@ -44,6 +50,7 @@ def test_crop_is_a_function_of_the_seed():
     assert not np.allclose(a, c)
 
 
+@pytest.mark.backend_free
 def test_full_area_crop_of_same_size_is_identity():
     image = _image(size=12)
     out = random_resized_crop(image, 12, seed=[0, 0], area_range=(1.0, 1.0),
@@ -51,6 +58,7 @@ def test_full_area_crop_of_same_size_is_identity():
     np.testing.assert_allclose(out, image, atol=1e-6)
 
 
+@pytest.mark.backend_free
 def test_crop_boxes_respect_area_and_aspect_ranges():
     boxes = sample_crop_boxes(tf.constant([7, 8]), 500, 32, 32,
                               area_range=(0.2, 0.5), aspect_ratio_range=(0.75, 4 / 3)).numpy()
@@ -60,6 +68,7 @@ def test_crop_boxes_respect_area_and_aspect_ranges():
     assert np.all(w / h >= 0.75 - 1e-5) and np.all(w / h <= 4 / 3 + 1e-5)
 
 
+@pytest.mark.backend_free
 def test_crop_rejects_bad_arguments():
     with pytest.raises(ValueError, match="area_range"):
         random_resized_crop(_image(), 8, seed=[0, 0], area_range=(0.5, 0.2))
@@ -69,6 +78,7 @@ def test_crop_rejects_bad_arguments():
 
 # View configurations.
 
+@pytest.mark.backend_free
 def test_byol_presets_are_asymmetric():
     views = byol_view_configs(num_large=3, num_small=2, large_size=32, small_size=16)
     assert len(views.large) == 3 and len(views.small) == 2
@@ -80,6 +90,7 @@ def test_byol_presets_are_asymmetric():
     assert one.area_range == (0.08, 1.0) and one.jitter_prob == 0.8
 
 
+@pytest.mark.backend_free
 def test_blur_kernel_is_about_ten_percent():
     assert ViewConfig(size=32).blur_radius == 1
     assert ViewConfig(size=224).blur_radius == 11  # BYOL's 23-pixel kernel.
@@ -88,6 +99,7 @@ def test_blur_kernel_is_about_ten_percent():
 
 @pytest.mark.parametrize("kwargs", [dict(flip_prob=1.5), dict(hue=0.7), dict(size=0),
                                     dict(blur_kernel_size=4), dict(blur_sigma_range=(0, 1))])
+@pytest.mark.backend_free
 def test_view_config_validation(kwargs):
     with pytest.raises(ValueError):
         ViewConfig(**kwargs)
@@ -99,6 +111,7 @@ VIEWS = byol_view_configs(num_large=2, num_small=1, large_size=16, small_size=8)
 ONE_EACH = byol_view_configs(num_large=1, num_small=1, large_size=16, small_size=8)
 
 
+@pytest.mark.backend_free
 def test_views_shapes_and_range():
     large, small = _views(make_view_fn(VIEWS, seed=0), _image(), 3)
     assert [v.shape for v in large] == [(16, 16, 3)] * 2
@@ -108,11 +121,13 @@ def test_views_shapes_and_range():
         assert v.min() >= 0.0 and v.max() <= 1.0
 
 
+@pytest.mark.backend_free
 def test_two_views_of_one_image_differ():
     large, _ = _views(make_view_fn(VIEWS, seed=0), _image(), 3)
     assert not np.allclose(large[0], large[1])
 
 
+@pytest.mark.backend_free
 def test_same_seeds_reproduce_views_exactly():
     a = _views(make_view_fn(VIEWS, seed=5), _image(), [11, 3])
     b = _views(make_view_fn(VIEWS, seed=5), _image(), [11, 3])
@@ -120,6 +135,7 @@ def test_same_seeds_reproduce_views_exactly():
         np.testing.assert_array_equal(x, y)
 
 
+@pytest.mark.backend_free
 def test_different_seeds_give_different_views():
     base = _views(make_view_fn(VIEWS, seed=5), _image(), 3)[0][0]
     other_global = _views(make_view_fn(VIEWS, seed=6), _image(), 3)[0][0]
@@ -128,6 +144,7 @@ def test_different_seeds_give_different_views():
     assert not np.allclose(base, other_example)
 
 
+@pytest.mark.backend_free
 def test_grayscale_input_matches_tiled_rgb():
     gray = _image(channels=1)
     view_fn = make_view_fn(VIEWS, seed=2)
@@ -139,12 +156,14 @@ def test_grayscale_input_matches_tiled_rgb():
             np.testing.assert_allclose(np.repeat(g, 3, axis=-1), c, atol=2e-3)
 
 
+@pytest.mark.backend_free
 @pytest.mark.parametrize("channels", [2, 4])
 def test_bad_channels_raise(channels):
     with pytest.raises(ValueError, match=f"{channels} channels"):
         make_view_fn(VIEWS)(tf.zeros((16, 16, channels)), 0)
 
 
+@pytest.mark.backend_free
 def test_view_fn_runs_inside_tf_data():
     view_fn = make_view_fn(ONE_EACH, seed=0)
     ds = tf.data.Dataset.from_tensor_slices(np.stack([_image(), _image(seed=1)]))
@@ -155,6 +174,7 @@ def test_view_fn_runs_inside_tf_data():
     np.testing.assert_allclose(large[0].numpy(), eager[0][0], atol=1e-6)
 
 
+@pytest.mark.backend_free
 def test_solarize_and_blur_ops():
     x = tf.constant([[[0.2], [0.5]], [[0.7], [1.0]]])
     np.testing.assert_allclose(solarize(x).numpy().ravel(), [0.2, 0.5, 0.3, 0.0], atol=1e-6)

@@ -58,6 +58,7 @@ def test_resnet34_params():
     assert _trainable(resnet34(input_shape=(32, 32, 3))) == RESNET34_CIFAR
 
 
+@pytest.mark.slow
 def test_resnet50_imagenet_shape_and_params(r50):
     assert _trainable(r50) == RESNET50_IMAGENET
     out = r50(np.random.rand(2, 64, 64, 3).astype("float32"), training=False)
