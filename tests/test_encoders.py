@@ -128,7 +128,7 @@ def test_multi_output_encoder_fails():
 
 @pytest.mark.parametrize("stem", ["cifar", "imagenet"])
 def test_channels_first_layout_computes_the_same_function(stem):
-    """Same weights, NCHW inside vs NHWC inside: same features (issue 6 fast path)."""
+    """Same weights, NCHW inside vs NHWC inside: same features (the channels_first fast path)."""
     size = 16 if stem == "cifar" else 32
     last = resnet18((size, size, 3), stem=stem, width_multiplier=0.25,
                     data_format="channels_last")

@@ -215,7 +215,7 @@ def test_labels_out_of_range_py_dataset():
 
 
 def test_labels_out_of_range_torch_dataloader():
-    torch_data = pytest.importorskip("torch.utils.data", reason="torch not installed (issue 2)")
+    torch_data = pytest.importorskip("torch.utils.data", reason="torch not installed")
     data = toy_batch_dict(n=32)
     data["labels"][3] = -5
 
