@@ -103,3 +103,13 @@ def knn_vote(queries, keys, key_labels, key_ids, query_ids, k, num_classes):
 
 def unit(x, axis=-1):
     return x / np.linalg.norm(x, axis=axis, keepdims=True)
+
+
+def weighted_knn_scores(ref, ref_labels, queries, num_classes, k, temperature):
+    """Loop-by-loop weighted k-NN: cosine similarities, k largest vote exp(s / T)."""
+    scores = np.zeros((len(queries), num_classes))
+    for i, q in enumerate(queries):
+        sims = [float(np.dot(q, r) / (np.linalg.norm(q) * np.linalg.norm(r))) for r in ref]
+        for j in sorted(range(len(ref)), key=lambda j: -sims[j])[:k]:
+            scores[i, ref_labels[j]] += np.exp(sims[j] / temperature)
+    return scores

@@ -1,10 +1,15 @@
-"""Runs the whole test suite once per Keras backend (jax, tensorflow, torch).
+"""Runs the test suite: backend-free tests once, every other test once per backend.
 
-Each backend gets its own pytest process, because Keras fixes its backend at
-import. Exits non-zero if any backend fails; ends with a combined
-'N passed, N failed' line.
+Keras fixes its backend at import, so each backend gets its own pytest
+process (``-m "not backend_free"``); the tests marked ``backend_free``
+(tests/conftest.py) run once, in one more process under the first backend.
+Exits non-zero if any pass fails; ends with a combined
+'N passed, N failed[, N skipped]' line.
 
     python tests/run_all_backends.py [--backends jax,torch] [pytest args...]
+
+Extra pytest arguments go to every pass (a ``-m`` expression among them is
+combined with the pass's own with "and").
 """
 
 import os
@@ -16,36 +21,64 @@ import time
 BACKENDS = ("jax", "tensorflow", "torch")
 
 
+def _split_marker(argv):
+    """(argv without -m EXPR, EXPR or None)."""
+    rest, expr = [], None
+    i = 0
+    while i < len(argv):
+        if argv[i] == "-m" and i + 1 < len(argv):
+            expr = argv[i + 1]
+            i += 2
+            continue
+        rest.append(argv[i])
+        i += 1
+    return rest, expr
+
+
+def _passes(backends, user_expr):
+    """[(label, backend, marker expression)]."""
+    def combine(expr):
+        return expr if user_expr is None else f"({expr}) and ({user_expr})"
+
+    passes = [("backend-free", backends[0], combine("backend_free"))]
+    passes += [(backend, backend, combine("not backend_free")) for backend in backends]
+    return passes
+
+
 def main(argv):
     backends = BACKENDS
     if argv[:1] == ["--backends"]:
         backends = tuple(argv[1].split(","))
         argv = argv[2:]
+    argv, user_expr = _split_marker(argv)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     totals = {"passed": 0, "failed": 0, "skipped": 0, "error": 0}
-    failed_backends = []
-    for backend in backends:
+    failed = []
+    overall = time.time()
+    for label, backend, expr in _passes(backends, user_expr):
         env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
         start = time.time()
-        print(f"\n===== KERAS_BACKEND={backend} =====", flush=True)
+        print(f"\n===== {label} (KERAS_BACKEND={backend}, -m {expr!r}) =====", flush=True)
         proc = subprocess.run(
             [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
-             "-W", "ignore::DeprecationWarning", "tests"] + argv,
+             "-W", "ignore::DeprecationWarning", "-m", expr, "tests"] + argv,
             cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         print(proc.stdout[-20000:], flush=True)
         summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
-        for count, word in re.findall(r"(\d+) (passed|failed|skipped|error)", summary):
-            totals[word] += int(count)
-        print(f"===== {backend}: {summary} ({time.time() - start:.0f} s) =====", flush=True)
-        if proc.returncode != 0:
-            failed_backends.append(backend)
-    print(f"\nbackends: {', '.join(backends)}; failing: {', '.join(failed_backends) or 'none'}")
+        for count, word in re.findall(r"(\d+) (passed|failed|skipped|errors?)", summary):
+            totals["error" if word.startswith("error") else word] += int(count)
+        print(f"===== {label}: {summary} ({time.time() - start:.0f} s) =====", flush=True)
+        # 5: no test selected (e.g. a -k that matches nothing in this pass).
+        if proc.returncode not in (0, 5):
+            failed.append(label)
+    print(f"\npasses: backend-free, {', '.join(backends)}; failing: "
+          f"{', '.join(failed) or 'none'}; {time.time() - overall:.0f} s in all")
     line = f"{totals['passed']} passed, {totals['failed'] + totals['error']} failed"
     if totals["skipped"]:
         line += f", {totals['skipped']} skipped"
     print(line)
-    return 1 if failed_backends else 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

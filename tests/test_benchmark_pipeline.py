@@ -4,9 +4,13 @@ import importlib.util
 import json
 import pathlib
 
+import pytest
+
 SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "pipeline_throughput.py"
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_benchmark_runs_and_writes_consistent_results(tmp_path):
     spec = importlib.util.spec_from_file_location("pipeline_throughput", SCRIPT)
     bench = importlib.util.module_from_spec(spec)

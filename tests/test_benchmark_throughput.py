@@ -18,6 +18,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "benchmarks", "throughput.py")
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_quick_benchmark_runs_end_to_end(tmp_path):
     backend = keras.backend.backend()
     out = tmp_path / "tp"
@@ -35,9 +37,8 @@ def test_quick_benchmark_runs_end_to_end(tmp_path):
     assert f"{backend}-semppl" in (tmp_path / "tp.md").read_text()
 
 
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
-                    reason="the microbenchmark runs all three frameworks itself, "
-                    "whatever KERAS_BACKEND is; the tensorflow pass runs it once")
+@pytest.mark.backend_free  # it runs all three frameworks itself, whatever KERAS_BACKEND is
+@pytest.mark.integration
 def test_conv_microbenchmark_runs_on_all_three_frameworks():
     """benchmarks/conv_microbench.py at a tiny size: one timing per framework."""
     proc = subprocess.run(

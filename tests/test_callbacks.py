@@ -75,3 +75,22 @@ def test_knn_monitor_rejects_bad_settings():
         KNNMonitor(x, [0, 1, 0, 1], x, [0, 1, 0, 1], 2, every=0)
     with pytest.raises(ValueError, match="labelled reference"):
         KNNMonitor(x, [-1, -1, -1, -1], x, [0, 1, 0, 1], 2)
+
+
+def test_logged_terms_are_the_objectives_terms():
+    """The per-term trackers follow the keys `semppl_objective` returns."""
+    from keras_semppl.losses import semppl_objective
+    from keras_semppl.models.step_metrics import TERM_NAMES
+
+    rng = np.random.default_rng(0)
+    unit = lambda x: x / np.linalg.norm(x, axis=-1, keepdims=True)  # noqa: E731
+    terms = semppl_objective(
+        unit(rng.normal(size=(2, 4, 3))).astype("float32"),
+        unit(rng.normal(size=(2, 4, 3))).astype("float32"),
+        np.array([[1], [2], [3], [0]], "int32"),
+        unit(rng.normal(size=(2, 4, 1, 3))).astype("float32"),
+        np.ones((4, 1), bool),
+        temperature=0.1, c=0.3, alpha=0.2, lam=5.0,
+    )
+    assert set(terms) == set(TERM_NAMES)
+    assert [m.name for m in StepMetrics().terms] == list(TERM_NAMES)

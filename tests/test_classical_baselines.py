@@ -7,6 +7,8 @@ from keras_semppl.evaluation.classical_baselines import BASELINES
 from keras_semppl.evaluation.classical_baselines import classical_baselines
 from keras_semppl.evaluation.classical_baselines import knn_neighbours
 
+pytestmark = pytest.mark.backend_free
+
 
 def _two_moons_as_images(rng, n=60):
     """Two well-separated 4-pixel blobs, one label per class."""

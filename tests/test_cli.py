@@ -4,13 +4,18 @@ import dataclasses
 import json
 
 import keras
+import numpy as np
 import pytest
 
 from keras_semppl.cli.main import build_parser
 from keras_semppl.cli.main import main
 from keras_semppl.cli.train import resolve_plan
+from keras_semppl.data.digits import load_digits
+from tests import numpy_reference
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_train_runs_reports_both_accuracies_and_saves(tmp_path, capsys):
     out = tmp_path / "m.keras"
     code = main(["train", "--epochs", "1", "--batch-size", "64", "--labelled-per-batch", "16",
@@ -33,6 +38,16 @@ def test_train_runs_reports_both_accuracies_and_saves(tmp_path, capsys):
     assert accuracy["raw_knn"]["raw"] == pytest.approx(_raw_knn_on_digits(seed=0))
     loaded = keras.models.load_model(out)
     assert loaded.num_classes == 10 and loaded.online_probe
+    # The reported SemPPL k-NN accuracy is the weighted k-NN (k=14, T=0.07) of
+    # the saved encoder, labelled training digits voting for the held-out ones.
+    data = load_digits(image_size=8, val_fraction=0.2, label_fraction=0.1, seed=0)
+    encoder = loaded.extract_encoder()
+    embed = lambda x: keras.ops.convert_to_numpy(encoder(x, training=False))  # noqa: E731
+    scores = numpy_reference.weighted_knn_scores(
+        embed(data.images[data.labelled_mask]), data.labels[data.labelled_mask],
+        embed(data.val_images), 10, 14, 0.07)
+    expected = np.mean(scores.argmax(axis=1) == data.val_labels)
+    assert accuracy["SemPPL"]["knn"] == pytest.approx(expected, abs=1.5 / 359)
     history = json.loads((tmp_path / "plots" / "history.json").read_text())
     assert "pseudo_label_accuracy" in json.dumps(history)
     assert "probe_accuracy" in json.dumps(history)
@@ -53,6 +68,8 @@ def _raw_knn_on_digits(seed):
     return float(np.mean(knn.predict(flat(data.val_images)) == data.val_labels))
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_report_json_ablation_and_no_classical(tmp_path, capsys):
     report_path = tmp_path / "out" / "report.json"
     code = main(["train", "--epochs", "1", "--batch-size", "64", "--labelled-per-batch", "16",
@@ -82,6 +99,7 @@ def test_distribute_unavailable_engine_is_a_clear_error():
     (["--epochs", "0"], "--epochs must be positive"),
     (["--label-fraction", "1.5"], "--label-fraction must be in"),
 ])
+@pytest.mark.backend_free
 def test_bad_arguments(argv, message):
     with pytest.raises(SystemExit, match=message):
         main(["train"] + argv)
@@ -91,6 +109,7 @@ def _plan(*argv):
     return resolve_plan(build_parser().parse_args(["train", *argv]))
 
 
+@pytest.mark.backend_free
 def test_plan_fills_the_digits_defaults():
     plan = _plan()
     assert (plan.dataset, plan.image_size, plan.val_fraction, plan.label_fraction) == (
@@ -106,6 +125,7 @@ def test_plan_fills_the_digits_defaults():
         plan.num_small_views = 3
 
 
+@pytest.mark.backend_free
 def test_plan_view_counts_come_from_the_flags_or_the_preset():
     plan = _plan("--dataset", "cifar10")
     assert (plan.views_preset, plan.num_large_views, plan.num_small_views) == ("cifar", 4, 2)

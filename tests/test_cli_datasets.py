@@ -31,6 +31,8 @@ def _report(capsys):
     return out, json.loads(out.strip().splitlines()[-1])
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_folder_dataset_trains_and_reports_both(cifar_folder, tmp_path, capsys):
     out_file = tmp_path / "f.keras"
     code = main(["train", "--dataset", f"folder:{cifar_folder}", "--labels-per-class", "2",
@@ -47,6 +49,8 @@ def test_folder_dataset_trains_and_reports_both(cifar_folder, tmp_path, capsys):
     assert out_file.is_file()
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_tfds_cifar10_under_mock_data(tmp_path, capsys):
     with tfds.testing.mock_data(num_examples=60):
         code = main(["train", "--dataset", "cifar10", "--data-dir", "/nonexistent/tfds",
@@ -69,6 +73,7 @@ def test_tfds_cifar10_under_mock_data(tmp_path, capsys):
     (["--labelled-per-batch", "200"], "--labelled-per-batch"),
     (["--views-preset", "digits", "--num-small-views", "2"], "--num-small-views"),
 ])
+@pytest.mark.backend_free
 def test_bad_arguments_name_the_flag(argv, message, capsys):
     with pytest.raises(SystemExit) as caught:
         main(["train"] + argv)
@@ -76,6 +81,7 @@ def test_bad_arguments_name_the_flag(argv, message, capsys):
     assert message in text
 
 
+@pytest.mark.backend_free
 def test_view_presets_sizes_and_counts():
     cifar = view_preset("cifar")
     assert [v.size for v in cifar.large] == [32] * 4 and [v.size for v in cifar.small] == [16] * 2
@@ -90,6 +96,7 @@ def test_view_presets_sizes_and_counts():
         view_preset("svhn")
 
 
+@pytest.mark.backend_free
 def test_counts_leave_out_unknown_class_and_budget_helper():
     true = np.array([0, 0, 1, 1, 1, -1, -1], np.int32)
     labels = np.array([0, -1, 1, -1, -1, -1, -1], np.int32)

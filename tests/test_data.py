@@ -14,6 +14,9 @@ from keras_semppl.data import make_training_dataset
 from keras_semppl.data import select_labelled
 from keras_semppl.data import stratified_split
 
+pytestmark = pytest.mark.backend_free
+
+
 # Digits.
 
 

@@ -24,11 +24,9 @@ DEVICES = 4
 RTOL, ATOL = 1e-4, 1e-5  # float32 reduction order differs across shards
 
 
-@pytest.mark.skipif(
-    keras.backend.backend() != "jax",
-    reason="the JAX DataParallel engine test runs in the KERAS_BACKEND=jax "
-    "pass of the suite (it spawns its own jax subprocess)",
-)
+@pytest.mark.backend("jax", reason="the JAX DataParallel engine (in its own jax subprocess)")
+@pytest.mark.integration
+@pytest.mark.slow
 def test_data_parallel_equals_single_device():
     env = dict(
         os.environ,
@@ -47,11 +45,7 @@ def test_data_parallel_equals_single_device():
     assert report["devices"] == DEVICES
 
 
-@pytest.mark.skipif(
-    keras.backend.backend() != "jax",
-    reason="resolve_distribution for the jax engine is tested in the "
-    "KERAS_BACKEND=jax pass of the suite",
-)
+@pytest.mark.backend("jax", reason="resolve_distribution for the jax engine")
 def test_resolve_distribution_names():
     from keras_semppl.distribute import resolve_distribution
 

@@ -29,11 +29,9 @@ REPLICAS = 2
 RTOL, ATOL = 1e-4, 1e-5
 
 
-@pytest.mark.skipif(
-    keras.backend.backend() != "tensorflow",
-    reason="the TensorFlow MirroredStrategy engine test runs in the "
-    "KERAS_BACKEND=tensorflow pass of the suite (it spawns its own TF subprocess)",
-)
+@pytest.mark.backend("tensorflow", reason="the MirroredStrategy engine (in its own TF subprocess)")
+@pytest.mark.integration
+@pytest.mark.slow
 def test_mirrored_strategy_equals_single_device():
     env = dict(os.environ, KERAS_BACKEND="tensorflow", PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
     proc = subprocess.run(
@@ -46,11 +44,7 @@ def test_mirrored_strategy_equals_single_device():
     assert report["replicas"] == REPLICAS
 
 
-@pytest.mark.skipif(
-    keras.backend.backend() != "tensorflow",
-    reason="resolve_distribution for the tensorflow engine is tested in the "
-    "KERAS_BACKEND=tensorflow pass of the suite",
-)
+@pytest.mark.backend("tensorflow", reason="resolve_distribution for the tensorflow engine")
 def test_resolve_distribution_names():
     from keras_semppl.distribute import resolve_distribution
 

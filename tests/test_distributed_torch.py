@@ -10,15 +10,11 @@ import subprocess
 import sys
 import tempfile
 
-import keras
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TORCH_ONLY = pytest.mark.skipif(
-    keras.backend.backend() != "torch",
-    reason="the torch.distributed refusal is tested in the KERAS_BACKEND=torch "
-    "pass of the suite (the torch trainer is only imported there)",
-)
+TORCH_ONLY = pytest.mark.backend(
+    "torch", reason="the torch.distributed refusal (the torch trainer is only imported there)")
 
 
 @TORCH_ONLY

@@ -58,6 +58,7 @@ def test_resnet34_params():
     assert _trainable(resnet34(input_shape=(32, 32, 3))) == RESNET34_CIFAR
 
 
+@pytest.mark.slow
 def test_resnet50_imagenet_shape_and_params(r50):
     assert _trainable(r50) == RESNET50_IMAGENET
     out = r50(np.random.rand(2, 64, 64, 3).astype("float32"), training=False)
@@ -127,7 +128,7 @@ def test_multi_output_encoder_fails():
 
 @pytest.mark.parametrize("stem", ["cifar", "imagenet"])
 def test_channels_first_layout_computes_the_same_function(stem):
-    """Same weights, NCHW inside vs NHWC inside: same features (issue 6 fast path)."""
+    """Same weights, NCHW inside vs NHWC inside: same features (the channels_first fast path)."""
     size = 16 if stem == "cifar" else 32
     last = resnet18((size, size, 3), stem=stem, width_multiplier=0.25,
                     data_format="channels_last")

@@ -12,16 +12,7 @@ from keras_semppl.evaluation import knn_evaluate
 from keras_semppl.evaluation import linear_probe_evaluate
 from keras_semppl.evaluation import top_k_accuracy
 from keras_semppl.evaluation.protocols import parse_protocols
-
-
-def _reference_knn_scores(ref, ref_labels, queries, num_classes, k, temperature):
-    """Loop-by-loop weighted k-NN: cosine similarities, k largest vote exp(s / T)."""
-    scores = np.zeros((len(queries), num_classes))
-    for i, q in enumerate(queries):
-        sims = [float(np.dot(q, r) / (np.linalg.norm(q) * np.linalg.norm(r))) for r in ref]
-        for j in sorted(range(len(ref)), key=lambda j: -sims[j])[:k]:
-            scores[i, ref_labels[j]] += np.exp(sims[j] / temperature)
-    return scores
+from tests import numpy_reference
 
 
 def _reference_topk(scores, labels, k):
@@ -32,6 +23,7 @@ def _reference_topk(scores, labels, k):
     return hits / len(labels)
 
 
+@pytest.mark.backend_free
 @pytest.mark.parametrize("k,temperature", [(1, 0.1), (5, 0.07), (12, 0.5)])
 def test_knn_scores_and_topk_match_numpy_reference(k, temperature):
     rng = np.random.default_rng(k)
@@ -39,7 +31,7 @@ def test_knn_scores_and_topk_match_numpy_reference(k, temperature):
     ref_labels, labels = rng.integers(0, 7, 40), rng.integers(0, 7, 17)
     got = knn_class_scores(ref, ref_labels, queries, 7, k=k, temperature=temperature,
                            chunk_size=5)
-    want = _reference_knn_scores(ref, ref_labels, queries, 7, k, temperature)
+    want = numpy_reference.weighted_knn_scores(ref, ref_labels, queries, 7, k, temperature)
     np.testing.assert_allclose(got, want, rtol=1e-9)
     result = knn_evaluate(ref, ref_labels, queries, labels, 7, k=k, temperature=temperature)
     assert result.top1 == pytest.approx(_reference_topk(want, labels, 1))
@@ -48,6 +40,7 @@ def test_knn_scores_and_topk_match_numpy_reference(k, temperature):
     assert result.settings == {"k": k, "temperature": temperature}
 
 
+@pytest.mark.backend_free
 def test_topk_and_confusion_by_hand():
     scores = np.array([[0.1, 0.7, 0.2], [0.5, 0.3, 0.2], [0.2, 0.2, 0.6]])
     labels = np.array([2, 0, 1])
@@ -58,6 +51,7 @@ def test_topk_and_confusion_by_hand():
                                   [[1, 0, 0], [0, 0, 1], [0, 1, 0]])
 
 
+@pytest.mark.backend_free
 def test_knn_rejects_bad_input():
     with pytest.raises(ValueError, match="reference_labels"):
         knn_class_scores(np.ones((3, 2)), [0, 1, 5], np.ones((1, 2)), 3)
@@ -113,6 +107,7 @@ def test_all_protocols_on_a_separable_image_set():
     assert report["finetune"].settings["epochs"] == 20
 
 
+@pytest.mark.backend_free
 def test_report_text_and_dict():
     from keras_semppl.evaluation import ProtocolResult
 
@@ -127,6 +122,7 @@ def test_report_text_and_dict():
         report["linear"]
 
 
+@pytest.mark.backend_free
 def test_random_crop_flip_gives_shifted_windows_of_the_padded_image():
     from keras_semppl.evaluation import random_crop_flip
 
@@ -151,6 +147,7 @@ def test_random_crop_flip_gives_shifted_windows_of_the_padded_image():
         random_crop_flip(pad=-1)
 
 
+@pytest.mark.backend_free
 def test_knn_classify_against_hand_computed_case():
     ref = np.array([[1, 0], [0.9, 0.1], [0, 1], [-1, 0]], "float32")
     labels = np.array([0, 0, 1, 2])

@@ -3,10 +3,16 @@
 import json
 import re
 
+import keras
+import numpy as np
 import pytest
 
 from keras_semppl.cli.main import main
+from keras_semppl.data.digits import load_digits
+from tests import numpy_reference
 from tests.toy_data import tiny_model
+
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +43,20 @@ def test_evaluate_prints_the_report(saved_model, tmp_path, capsys):
     report = json.load(open(json_path))
     assert [r["protocol"] for r in report["results"]] == ["knn", "linear", "finetune"]
     for r in report["results"]:
-        assert sum(map(sum, r["confusion"])) == r["num_test"] > 0
+        confusion = np.array(r["confusion"])
+        assert confusion.sum() == r["num_test"] > 0
+        # Top-1 is the confusion matrix's diagonal share.
+        assert r["top1"] == pytest.approx(np.trace(confusion) / confusion.sum(), abs=1e-9)
+    # k-NN (k=20, T=0.07) against a NumPy loop on the saved model's encoder:
+    # digits at the encoder's 8 px, 10% of the labels, a 20% held-out split.
+    data = load_digits(image_size=8, val_fraction=0.2, label_fraction=0.1, seed=0)
+    encoder = keras.saving.load_model(saved_model[0]).extract_encoder()
+    embed = lambda x: keras.ops.convert_to_numpy(encoder(x, training=False))  # noqa: E731
+    scores = numpy_reference.weighted_knn_scores(
+        embed(data.images[data.labelled_mask]), data.labels[data.labelled_mask],
+        embed(data.val_images), 10, 20, 0.07)
+    expected = np.mean(scores.argmax(axis=1) == data.val_labels)
+    assert report["results"][0]["top1"] == pytest.approx(expected, abs=1.5 / len(data.val_labels))
 
 
 def test_evaluate_a_plain_encoder_and_plot_its_map(saved_model, tmp_path, capsys):

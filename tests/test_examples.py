@@ -77,6 +77,8 @@ def _check_saved(summary, *files):
 # and keeps the suite's time down.
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_image_folder_example_runs_tiny(tmp_path):
     root = _write_random_folder(tmp_path / "images", classes=("cats", "dogs"), per_class=20)
     unlabelled = tmp_path / "unlabelled"
@@ -90,6 +92,8 @@ def test_image_folder_example_runs_tiny(tmp_path):
     _check_saved(summary, "semppl.keras", "encoder.keras")
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_imagenet_example_dry_run(tmp_path):
     env = dict(os.environ, KERAS_BACKEND=_backend(), SEMPPL_IMAGENET_DRY_RUN="1",
                SEMPPL_OUTPUT_DIR=str(tmp_path / "output"), TF_CPP_MIN_LOG_LEVEL="2")
@@ -106,6 +110,7 @@ def _make_notebook_module():
     return module
 
 
+@pytest.mark.backend_free
 def test_notebook_is_generated_from_the_example():
     pytest.importorskip("nbformat")
     make_notebook = _make_notebook_module()
@@ -116,6 +121,7 @@ def test_notebook_is_generated_from_the_example():
         "run `python examples/make_notebook.py`.")
 
 
+@pytest.mark.backend_free
 def test_notebook_first_cell_sets_backend_and_installs():
     nbformat = pytest.importorskip("nbformat")
     nb = nbformat.read(NOTEBOOK, as_version=4)
@@ -126,6 +132,8 @@ def test_notebook_first_cell_sets_backend_and_installs():
     assert all(not cell.get("outputs") for cell in nb.cells if cell.cell_type == "code")
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_notebook_runs_top_to_bottom_tiny(cifar_env, monkeypatch):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")

@@ -2,11 +2,13 @@
 
 import keras
 import numpy as np
+import pytest
 
 from keras_semppl.models import SemPPL
 from tests.toy_data import toy_batch_dict
 
 
+@pytest.mark.slow
 def test_resnet50_from_keras_applications_trains_one_step():
     encoder = keras.applications.ResNet50(
         weights=None, include_top=False, pooling="avg", input_shape=(32, 32, 3)

@@ -52,6 +52,7 @@ def test_own_classifier_refuses_bad_references():
         own_classifier_predict(model, _images(4, 0), np.array([0, 1, 2, 3]), _images(1, 1))
 
 
+@pytest.mark.slow
 def test_compare_methods_scores_every_method_and_protocol():
     model = _model()
     images = _images(30, 3)

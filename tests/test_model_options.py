@@ -61,11 +61,10 @@ def test_augmentation_only_mode_matches_the_augmentation_terms():
     assert np.all(ops.convert_to_numpy(aug.queue.labels.value) == -1)  # queue untouched
 
 
-@pytest.mark.skipif(keras.backend.backend() != "jax",
-                    reason="torch: torch.compile of a train step takes minutes on 2 cores; "
-                    "tensorflow: under XLA, TF's stateless RNG ('auto_select') picks another "
-                    "algorithm, so the sampled negatives differ and only the loss "
-                    "distribution, not the value, is comparable")
+@pytest.mark.backend("jax", reason="torch: torch.compile of a train step takes minutes on "
+                     "2 cores; tensorflow: under XLA, TF's stateless RNG ('auto_select') "
+                     "picks another algorithm, so the sampled negatives differ and only the "
+                     "loss distribution, not the value, is comparable")
 def test_jit_on_and_off_give_the_same_training_losses():
     data = toy_batch_dict(n=32)
     eager, jitted = _pair()

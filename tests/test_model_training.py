@@ -107,8 +107,15 @@ def test_tuple_batches_and_small_views():
     model.compile(optimizer="adam")
     d = toy_batch_dict(n=32)
     small = d["large_views"][0][:, :4, :4]
-    history = model.fit((d["large_views"][0], d["large_views"][1], small, d["labels"]),
-                        batch_size=16, epochs=1, verbose=0).history
+    as_tuple = (d["large_views"][0], d["large_views"][1], small, d["labels"])
+    # The tuple form is the dict form without ids and hidden labels.
+    as_dict = {"large_views": d["large_views"], "small_views": (small,), "labels": d["labels"]}
+    floats = lambda terms: {k: float(_np(v)) for k, v in terms.items()}  # noqa: E731
+    assert floats(model.loss_terms(as_tuple)) == floats(model.loss_terms(as_dict))
+    # The model counts on its small view: a batch without one is refused.
+    with pytest.raises(ValueError, match="0 small views but the model expects num_small_views=1"):
+        model.loss_terms({"large_views": d["large_views"], "labels": d["labels"]})
+    history = model.fit(as_tuple, batch_size=16, epochs=1, verbose=0).history
     assert np.isfinite(history["loss"][0])
 
 
@@ -208,7 +215,7 @@ def test_labels_out_of_range_py_dataset():
 
 
 def test_labels_out_of_range_torch_dataloader():
-    torch_data = pytest.importorskip("torch.utils.data", reason="torch not installed (issue 2)")
+    torch_data = pytest.importorskip("torch.utils.data", reason="torch not installed")
     data = toy_batch_dict(n=32)
     data["labels"][3] = -5
 

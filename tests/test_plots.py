@@ -4,9 +4,12 @@ import json
 import math
 
 import numpy as np
+import pytest
 
 from keras_semppl.plots import plot_embedding_map
 from keras_semppl.plots import plot_training_curves
+
+pytestmark = pytest.mark.backend_free
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import pytest
 from keras import ops
 
 from tests.toy_data import tiny_model, toy_batch_dict
@@ -20,17 +21,25 @@ def _state(model):
     return named
 
 
-def _trained(tmp_path):
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """A model trained for 4 steps and the path it was saved to (trained once)."""
     model = tiny_model(target_decay_steps=50)
     model.compile(optimizer=keras.optimizers.AdamW(1e-3, weight_decay=1e-4))
     model.fit(toy_batch_dict(n=64), batch_size=32, epochs=2, verbose=0)
-    path = str(tmp_path / "model.keras")
+    path = str(tmp_path_factory.mktemp("save_load") / "model.keras")
     model.save(path)
-    return model, keras.models.load_model(path), path
+    return model, path
 
 
-def test_round_trip_restores_every_variable_bit_for_bit(tmp_path):
-    model, loaded, _ = _trained(tmp_path)
+def _trained(saved):
+    """(the trained model, a fresh copy loaded from its file)."""
+    model, path = saved
+    return model, keras.models.load_model(path)
+
+
+def test_round_trip_restores_every_variable_bit_for_bit(saved):
+    model, loaded = _trained(saved)
     assert type(loaded).__name__ == "SemPPL"
     before, after = _state(model), _state(loaded)
     # Every weight, the target, the queue (contents, labels, ids, pointer) and
@@ -50,8 +59,8 @@ def test_round_trip_restores_every_variable_bit_for_bit(tmp_path):
     assert loaded.get_config()["queue_size"] == model.get_config()["queue_size"]
 
 
-def test_training_resumes_from_the_loaded_state(tmp_path):
-    model, loaded, _ = _trained(tmp_path)
+def test_training_resumes_from_the_loaded_state(saved):
+    model, loaded = _trained(saved)
     data = toy_batch_dict(n=64, seed=1)
     history = loaded.fit(data, batch_size=32, epochs=1, verbose=0).history
     assert np.isfinite(history["loss"][0])
@@ -63,8 +72,8 @@ def test_training_resumes_from_the_loaded_state(tmp_path):
     assert (_np(loaded.queue.labels.value) >= 0).sum() >= (_np(model.queue.labels.value) >= 0).sum()
 
 
-def test_encoder_extracts_and_saves_on_its_own(tmp_path):
-    model, _, _ = _trained(tmp_path)
+def test_encoder_extracts_and_saves_on_its_own(saved, tmp_path):
+    model, _ = saved
     encoder = model.extract_encoder()
     path = str(tmp_path / "encoder.keras")
     encoder.save(path)

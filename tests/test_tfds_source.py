@@ -8,6 +8,8 @@ from keras_semppl.data.sources import resolve_dataset
 from keras_semppl.data.tfds_source import load_tfds
 from keras_semppl.data.tfds_source import tfds_imagenet_subset
 
+pytestmark = pytest.mark.backend_free
+
 DATA_DIR = "/nonexistent/tfds"  # mock_data ignores it; real calls would use it
 
 

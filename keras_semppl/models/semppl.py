@@ -24,6 +24,8 @@ Everything here is backend-free `keras.ops`; the per-backend gradient
 mechanics come from `keras_semppl.models.trainers` (chosen at import).
 """
 
+import copy
+
 import keras
 from keras import ops
 
@@ -629,7 +631,8 @@ class SemPPL(Trainer):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
+        # A deep copy: deserialising the sub-objects consumes their configs.
+        config = copy.deepcopy(config)
         config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
         if config.get("view_augmentation") is not None:
             config["view_augmentation"] = keras.saving.deserialize_keras_object(
