@@ -5,12 +5,19 @@ The loaded model must compute the same loss terms on the same batch as the
 saved one (its whole saved state came back), and keep every option.
 """
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
 from keras import ops
 
-from keras_semppl.augment.device_augment import DeviceViewAugmentation
+from keras_semppl.augment import DeviceViews
+from keras_semppl.augment import RandomApply
+from keras_semppl.augment import RandomGaussianBlur
+from keras_semppl.augment import RandomResizedCrop
+from keras_semppl.augment import Solarize
+from keras_semppl.augment import ViewConfig
 from keras_semppl.encoders.small_convnet import small_convnet
 from keras_semppl.layers import EmbeddingQueue
 from keras_semppl.layers import KNNPseudoLabeler
@@ -29,11 +36,26 @@ from tests.toy_data import toy_batch_dict
     (MLPHead, dict(hidden_dim=12, output_dim=6, use_batch_norm=False, name="head")),
     (MLPHead, dict(hidden_dim=12, output_dim=6, use_batch_norm=True, sync_batch_norm=True)),
     (SemanticPositiveSampler, dict(num_positives=4, seed=11, name="sampler")),
-    (DeviceViewAugmentation, dict(area_range=(0.3, 0.9), flip_prob=0.25, blur_prob=0.5,
-                                  solarize_prob=0.1, seed=5)),
+    (DeviceViews, dict(large=(ViewConfig(size=8, area_range=(0.3, 0.9), flip_prob=0.25),
+                              ViewConfig(size=8, blur_prob=0.5, solarize_prob=0.1)),
+                       small=(ViewConfig(size=4),), channels=1, seed=5)),
+    (RandomResizedCrop, dict(height=6, width=5, area_range=(0.3, 0.9), seed=2)),
+    (RandomApply, dict(layer=Solarize(threshold=0.4), rate=0.3, seed=4)),
+    (Solarize, dict(threshold=0.6)),
+    (RandomGaussianBlur, dict(rate=0.5, kernel_size=5, sigma_range=(0.2, 1.5), seed=6)),
 ], ids=lambda x: x.__name__ if isinstance(x, type) else None)
 def test_layer_config_round_trip(cls, kwargs):
-    run_serialization_test(cls, kwargs)
+    expected = None
+    if cls is DeviceViews:  # view specs are stored as plain dicts of their fields
+        expected = {side: [{"view_config": dataclasses.asdict(v)} for v in kwargs[side]]
+                    for side in ("large", "small")}
+    if cls is RandomApply:  # the wrapped layer is stored serialised
+        expected = {"layer": keras.saving.serialize_keras_object(kwargs["layer"])}
+    _, revived = run_serialization_test(cls, kwargs, expected_config=expected)
+    if cls is RandomApply:
+        assert isinstance(revived.layer, Solarize) and revived.layer.threshold == 0.4
+    if cls is DeviceViews:
+        assert revived.large_specs == kwargs["large"] and revived.small_specs == kwargs["small"]
 
 
 def test_optimizer_and_schedule_config_round_trip():
@@ -70,7 +92,12 @@ OPTIONS = [
     dict(seed=9),
     dict(sync_batch_norm=False),
     dict(online_probe=True),
-    dict(view_augmentation=DeviceViewAugmentation(flip_prob=0.0, seed=3)),
+    dict(view_augmentation=DeviceViews((ViewConfig(size=8, flip_prob=0.0),) * 2, seed=3)),
+    dict(same_view_pairs=True),
+    dict(invariance="3p"),
+    dict(invariance_on_semantic_positives=True),
+    dict(negatives_per_pair=False),
+    dict(pseudo_label_query="target"),
 ]
 
 
@@ -85,7 +112,7 @@ def test_semppl_option_config_round_trip(option):
     _, revived = run_serialization_test(SemPPL, kwargs, expected_config=expected)
     name, value = next(iter(option.items()))
     if name == "view_augmentation":
-        assert isinstance(revived.view_augmentation, DeviceViewAugmentation)
+        assert isinstance(revived.view_augmentation, DeviceViews)
     else:
         assert getattr(revived, name) == value
 
@@ -97,7 +124,10 @@ def test_keras_file_round_trip_with_every_option(tmp_path):
         TINY, num_large_views=2, num_small_views=1, knn_k=2, temperature=0.3, c=0.5, alpha=0.7,
         lambda_invariance=2.0, target_decay_base=0.9, target_decay_steps=40, fuse_views=False,
         seed=9, sync_batch_norm=False, online_probe=True,
-        view_augmentation=DeviceViewAugmentation(flip_prob=0.0, seed=3)))
+        same_view_pairs=True, invariance="3p", invariance_on_semantic_positives=True,
+        negatives_per_pair=False, pseudo_label_query="target",
+        view_augmentation=DeviceViews((ViewConfig(size=8, flip_prob=0.0),) * 2,
+                                      (ViewConfig(size=4, flip_prob=0.0),), seed=3)))
     model.compile(optimizer=LARS(0.1))
     data = toy_batch_dict(n=32)
     data["small_views"] = (data["large_views"][0][:, :4, :4],)
