@@ -1,0 +1,39 @@
+"""The digits quality harness runs the main job per seed and aggregates it."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["--epochs", "1", "--batch-size", "64", "--labelled-per-batch", "16", "--image-size",
+        "8", "--queue-size", "128", "--hidden-dim", "32", "--projection-dim", "16"]
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_harness_tables_two_seeds_and_the_ablation(tmp_path):
+    out = tmp_path / "q"
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "benchmarks", "digits_quality.py"), "--seeds", "0,1",
+         "--out", str(out), "--"] + TINY,
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    summary = json.loads((tmp_path / "q.json").read_text())
+    runs = summary["runs"]
+    assert summary["seeds"] == [0, 1] and len(runs) == 2 and len(summary["ablations"]) == 2
+    # Mean and std are those of the per-seed reports, recomputed here.
+    for method in ("SemPPL", "supervised", "label_spreading",
+                   "SemPPL w/o semantic positives"):
+        for protocol, mean in summary["mean"][method].items():
+            values = [run["accuracy"][method][protocol] for run in runs]
+            assert mean == pytest.approx(np.mean(values))
+            assert summary["std"][method][protocol] == pytest.approx(np.std(values))
+    # Different seeds are different splits: the classical baselines differ.
+    assert runs[0]["accuracy"]["raw_knn"] != runs[1]["accuracy"]["raw_knn"]
+    assert "| SemPPL | own |" in (tmp_path / "q.md").read_text()
+    assert (tmp_path / "q.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
