@@ -13,6 +13,7 @@ TINY = ["--epochs", "1", "--batch-size", "64", "--labelled-per-batch", "16", "--
         "8", "--queue-size", "128", "--hidden-dim", "32", "--projection-dim", "16"]
 
 
+@pytest.mark.backend_free  # the harness runs the CLI in subprocesses: once is enough
 @pytest.mark.integration
 @pytest.mark.slow
 def test_harness_tables_two_seeds_and_the_ablation(tmp_path):
