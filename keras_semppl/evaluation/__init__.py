@@ -1,5 +1,8 @@
-"""Evaluation of learned encoders: k-NN, linear probe, fine-tuning."""
+"""Evaluation of learned encoders: k-NN, linear probe, fine-tuning, SemPPL's
+own classifier, raw-pixel baselines, and every method side by side."""
 
+from keras_semppl.evaluation.classical_baselines import classical_baselines
+from keras_semppl.evaluation.classical_baselines import knn_neighbours
 from keras_semppl.evaluation.classification_metrics import confusion_matrix
 from keras_semppl.evaluation.classification_metrics import top_k_accuracy
 from keras_semppl.evaluation.embed import embed_images
@@ -11,6 +14,10 @@ from keras_semppl.evaluation.knn_eval import knn_class_scores
 from keras_semppl.evaluation.knn_eval import knn_classify
 from keras_semppl.evaluation.knn_eval import knn_evaluate
 from keras_semppl.evaluation.linear_probe import linear_probe_evaluate
+from keras_semppl.evaluation.method_comparison import compare_methods
+from keras_semppl.evaluation.method_comparison import comparison_table
+from keras_semppl.evaluation.own_classifier import own_classifier_accuracy
+from keras_semppl.evaluation.own_classifier import own_classifier_predict
 from keras_semppl.evaluation.protocols import PROTOCOLS
 from keras_semppl.evaluation.protocols import evaluate_arrays
 from keras_semppl.evaluation.protocols import evaluate_encoder
