@@ -17,8 +17,10 @@ step's per-example values:
 import keras
 from keras import ops
 
+from keras_semppl.losses.semppl_objective import TERMS
+
 #: The scalar terms of `keras_semppl.losses.semppl_objective` that are logged.
-TERM_NAMES = ("loss", "l_augm", "l_sempos", "i_augm", "i_sempos")
+TERM_NAMES = TERMS  # the objective's dict keys, one tracker each
 
 
 class StepMetrics:
