@@ -48,7 +48,8 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["keras_semppl", "keras_semppl.*"]),
+    py_modules=["keras_semppl_cli"],
     install_requires=install_requires,
     extras_require=extras,
-    entry_points={"console_scripts": ["semppl=keras_semppl.cli.main:main"]},
+    entry_points={"console_scripts": ["semppl=keras_semppl_cli:main"]},
 )

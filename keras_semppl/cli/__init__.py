@@ -1,1 +1,1 @@
-"""Command line: `semppl train`."""
+"""Command line: `semppl train`, `semppl evaluate`, `semppl plot`."""

@@ -25,9 +25,14 @@ def build_parser():
     return parser
 
 
-def main(argv=None):
-    args = build_parser().parse_args(argv)
+def run_command(args):
+    """Runs the parsed subcommand; returns its exit status."""
     return _module(args.command).run(args)
+
+
+def main(argv=None):
+    """`semppl ARGS`; the installed command enters through `keras_semppl_cli`."""
+    return run_command(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

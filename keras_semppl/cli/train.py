@@ -24,7 +24,9 @@ import os
 import time
 from typing import Optional
 
-from keras_semppl.distribute import NAMES as DISTRIBUTION_NAMES
+#: `keras_semppl.distribute.NAMES`, repeated here so that parsing the command
+#: line imports no Keras (tests/test_package.py checks they agree).
+DISTRIBUTION_NAMES = ("auto", "none", "data_parallel", "mirrored", "multi_worker", "tpu")
 
 ENCODERS = ("small_convnet", "resnet18", "resnet50")
 VIEW_PRESETS = ("digits", "cifar", "imagenet")
