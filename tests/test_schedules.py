@@ -10,6 +10,7 @@ from keras import ops
 from keras_semppl.schedules import WarmupCosineDecay
 from keras_semppl.schedules import ema_momentum
 from keras_semppl.schedules import scale_learning_rate
+from keras_semppl.schedules import warmup_cosine_decay
 
 
 def _np_warmup_cosine(step, peak, total, warmup, final):
@@ -72,6 +73,23 @@ def test_warmup_cosine_config_round_trip():
             ops.convert_to_numpy(restored(step)),
             _np_warmup_cosine(step, 0.3, 50, 5, 0.001), rtol=1e-5, atol=1e-7,
         )
+
+
+@pytest.mark.parametrize("warmup,final", [(0, 0.0), (10, 0.01), (60, 0.0)])
+def test_warmup_cosine_is_keras_cosine_decay(warmup, final):
+    """No hand-written formula: the schedule is Keras' CosineDecay with a warm-up,
+    and the factory gives the same values as a plain (package-free) CosineDecay."""
+    sched = WarmupCosineDecay(0.8, total_steps=100, warmup_steps=warmup,
+                              final_learning_rate=final)
+    plain = warmup_cosine_decay(0.8, total_steps=100, warmup_steps=warmup,
+                                final_learning_rate=final)
+    assert isinstance(sched, keras.optimizers.schedules.CosineDecay)
+    assert type(plain) is keras.optimizers.schedules.CosineDecay
+    for step in [0, 3, 10, 50, 99, 100, 250]:
+        got = float(ops.convert_to_numpy(plain(step)))
+        np.testing.assert_allclose(got, float(ops.convert_to_numpy(sched(step))), rtol=1e-6)
+        np.testing.assert_allclose(got, _np_warmup_cosine(step, 0.8, 100, warmup, final),
+                                   rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize(

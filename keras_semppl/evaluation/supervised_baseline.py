@@ -48,5 +48,5 @@ def train_supervised_baseline(encoder, images, labels, num_classes, view_fn, ste
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
-    model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=verbose)
+    model.fit(ds, steps_per_epoch=steps, epochs=1, shuffle=False, verbose=verbose)
     return model

@@ -154,7 +154,10 @@ class SemPPL(Trainer):
             margin of 3x and measured no worse than 0 on digits.
         target_decay_base: tau_base of BYOL's EMA (0.99 short runs, 0.996 long).
         target_decay_steps: K of BYOL's cosine EMA schedule (total training
-            steps); None keeps tau at tau_base.
+            steps). None: each `fit` sets K to its ``epochs`` x steps per
+            epoch (as BYOL does); tau stays at tau_base only when that count
+            is unknown (a generator without a length and no
+            ``steps_per_epoch``).
         fuse_views: run all large views through the encoder as one batch
             (faster; BatchNorm then normalises over all views together, as
             SimCLR does). False runs each view separately (BYOL).
@@ -570,9 +573,10 @@ class SemPPL(Trainer):
 
     def _update_target(self):
         """Step 6: the target EMA, with tau from the optimizer's step count."""
-        tau = target_network.target_decay(
-            self.optimizer.iterations, self.target_decay_base, self.target_decay_steps
-        )
+        total = self.target_decay_steps
+        if total is None:
+            total = getattr(self, "_fit_decay_steps", None)
+        tau = target_network.target_decay(self.optimizer.iterations, self.target_decay_base, total)
         self.target_decay.assign(tau)
         target_network.ema_update(self._target_pairs, tau)
 
@@ -583,9 +587,54 @@ class SemPPL(Trainer):
         )
 
     # ------------------------------------------------------------------- fit
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, **kwargs):
+        """`keras.Model.compile` with the optimizer only.
+
+        SemPPL's loss and metrics are its own (`loss_terms`, the step's
+        metrics); a ``loss``, ``metrics``, ``loss_weights`` or
+        ``weighted_metrics`` argument would be ignored, so it is an error.
+        """
+        given = dict(loss=loss, metrics=metrics, loss_weights=kwargs.get("loss_weights"),
+                     weighted_metrics=kwargs.get("weighted_metrics"))
+        for name, value in given.items():
+            if value is not None:
+                raise ValueError(
+                    f"SemPPL.compile(): `{name}` is not supported (got {value!r}); the "
+                    "SemPPL objective and its metrics are built in. Pass only the "
+                    "optimizer (and e.g. `steps_per_execution`).")
+        kwargs.pop("loss_weights", None)
+        kwargs.pop("weighted_metrics", None)
+        super().compile(optimizer=optimizer, **kwargs)
+
+    def get_compile_config(self):
+        return super().get_compile_config()
+
+    def compile_from_config(self, config):
+        """Re-compiles a loaded model (Keras skips models that override `compile`)."""
+        config = keras.saving.deserialize_keras_object(config)
+        for name in ("loss", "metrics", "loss_weights", "weighted_metrics"):
+            config.pop(name, None)  # None in every file this class writes
+        self.compile(**config)
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
     def fit(self, x=None, y=None, *args, **kwargs):
-        """`keras.Model.fit`, after checking that labels lie in [-1, num_classes)."""
+        """`keras.Model.fit`, after checking that labels lie in [-1, num_classes).
+
+        Also: ``shuffle`` defaults to False for data that shuffles itself
+        (`tf.data`, generators), and with ``target_decay_steps=None`` the EMA
+        schedule spans this call's ``epochs`` x steps per epoch.
+        """
         x, y = guard_labels(x, y, self.num_classes)
+        bound = _bind_fit_arguments(x, y, args, kwargs)
+        if "shuffle" not in bound and not _is_array_data(x):
+            kwargs["shuffle"] = False
+        if self.target_decay_steps is None:
+            steps = _steps_per_epoch(x, bound)
+            total = None if steps is None else steps * int(bound.get("epochs", 1))
+            if total != getattr(self, "_fit_decay_steps", None):
+                self._fit_decay_steps = total
+                self.train_function = None  # the step reads K when traced
         return super().fit(x, y, *args, **kwargs)
 
     # ----------------------------------------------------------- persistence
@@ -639,3 +688,41 @@ class SemPPL(Trainer):
                 config["view_augmentation"]
             )
         return cls(**config)
+
+
+_FIT_ARGUMENTS = ("batch_size", "epochs", "verbose", "callbacks", "validation_split",
+                  "validation_data", "shuffle", "class_weight", "sample_weight",
+                  "initial_epoch", "steps_per_epoch")
+
+
+def _bind_fit_arguments(x, y, args, kwargs):
+    """`fit`'s arguments after x and y as a dict (positional ones named)."""
+    bound = dict(zip(_FIT_ARGUMENTS, args))
+    bound.update(kwargs)
+    return bound
+
+
+def _is_array_data(x):
+    """True for in-memory arrays (or dicts / tuples of them), which Keras shuffles."""
+    leaves = keras.tree.flatten(x) if isinstance(x, (dict, list, tuple)) else [x]
+    return bool(leaves) and all(hasattr(leaf, "shape") and hasattr(leaf, "dtype")
+                                for leaf in leaves)
+
+
+def _steps_per_epoch(x, bound):
+    """Optimizer steps in one epoch of ``fit(x, ...)``, or None when unknown."""
+    if bound.get("steps_per_epoch"):
+        return int(bound["steps_per_epoch"])
+    if _is_array_data(x):
+        rows = len(keras.tree.flatten(x)[0])
+        rows -= int(rows * (bound.get("validation_split") or 0.0))
+        batch = bound.get("batch_size") or 32
+        return max(1, -(-rows // batch))
+    cardinality = getattr(x, "cardinality", None)
+    if callable(cardinality):  # tf.data.Dataset
+        count = int(cardinality())
+        return count if count > 0 else None
+    try:  # keras.utils.PyDataset, torch DataLoader
+        return len(x) or None
+    except TypeError:
+        return None

@@ -1,14 +1,12 @@
-"""Linear warm-up followed by cosine decay, the BYOL / SimCLR learning rate.
+"""Linear warm-up followed by cosine decay, the BYOL / SimCLR learning rate,
+built on Keras' `CosineDecay` (its ``warmup_target`` / ``warmup_steps``).
 
 Source: BYOL (Grill et al. 2020), `byol/utils/schedules.py` in
 google-deepmind/deepmind-research; cosine decay from SGDR (Loshchilov &
 Hutter 2017); linear scaling rule from Goyal et al. 2017.
 """
 
-import math
-
 import keras
-from keras import ops
 
 
 def scale_learning_rate(base_lr, batch_size):
@@ -28,10 +26,52 @@ def scale_learning_rate(base_lr, batch_size):
     return float(base_lr) * batch_size / 256.0
 
 
+def warmup_cosine_decay(peak_learning_rate, total_steps, warmup_steps=0,
+                        final_learning_rate=0.0, name="warmup_cosine_decay"):
+    """Keras' own `CosineDecay` set up as a linear warm-up from 0 to a peak,
+    then a cosine decay to ``final_learning_rate`` at ``total_steps``.
+
+    The same schedule as `WarmupCosineDecay`, as a plain
+    `keras.optimizers.schedules.CosineDecay` (saved without this package).
+    """
+    _check(peak_learning_rate, total_steps, warmup_steps, final_learning_rate)
+    return keras.optimizers.schedules.CosineDecay(**_cosine_kwargs(
+        peak_learning_rate, total_steps, warmup_steps, final_learning_rate), name=name)
+
+
+def _check(peak, total_steps, warmup_steps, final):
+    if peak < 0:
+        raise ValueError(f"`peak_learning_rate` must be >= 0, got {peak}.")
+    if final < 0:
+        raise ValueError(f"`final_learning_rate` must be >= 0, got {final}.")
+    if int(total_steps) != total_steps or total_steps <= 0:
+        raise ValueError(f"`total_steps` must be a positive integer, got {total_steps}.")
+    if int(warmup_steps) != warmup_steps or warmup_steps < 0:
+        raise ValueError(f"`warmup_steps` must be a non-negative integer, got {warmup_steps}.")
+    if warmup_steps > total_steps:
+        raise ValueError(f"`warmup_steps` ({warmup_steps}) must be <= `total_steps` "
+                         f"({total_steps}).")
+
+
+def _cosine_kwargs(peak, total_steps, warmup_steps, final):
+    """`CosineDecay` arguments: warm up from 0 to ``peak``, decay to ``final``."""
+    return dict(
+        initial_learning_rate=0.0,
+        # max(., 1) only guards the degenerate W == T case (no decay phase).
+        decay_steps=max(int(total_steps) - int(warmup_steps), 1),
+        alpha=float(final) / float(peak) if peak > 0 else 0.0,
+        warmup_target=float(peak),
+        warmup_steps=int(warmup_steps),
+    )
+
+
 @keras.saving.register_keras_serializable(package="keras_semppl")
-class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
+class WarmupCosineDecay(keras.optimizers.schedules.CosineDecay):
     """Linear warm-up from 0 to a peak, then cosine decay to a final value.
 
+    Keras' `CosineDecay` (``warmup_target``, ``warmup_steps``) under the
+    argument names that BYOL's recipe uses; the config keeps these names, so
+    models saved with earlier versions load unchanged.
     For step `k`, with `W = warmup_steps`, `T = total_steps`:
 
     - `k < W`: `lr = peak * k / W`;
@@ -49,63 +89,16 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
         warmup_steps: number of linear warm-up steps, `0 <= W <= T`.
         final_learning_rate: value at and after `total_steps`.
         name: optional name.
-
-    Call:
-        step: scalar integer or float tensor (the optimizer's iteration
-            count). Returns a float32 scalar.
     """
 
-    def __init__(
-        self,
-        peak_learning_rate,
-        total_steps,
-        warmup_steps=0,
-        final_learning_rate=0.0,
-        name="warmup_cosine_decay",
-    ):
-        super().__init__()
-        if peak_learning_rate < 0:
-            raise ValueError(
-                "`peak_learning_rate` must be >= 0, got "
-                f"{peak_learning_rate}."
-            )
-        if final_learning_rate < 0:
-            raise ValueError(
-                "`final_learning_rate` must be >= 0, got "
-                f"{final_learning_rate}."
-            )
-        if int(total_steps) != total_steps or total_steps <= 0:
-            raise ValueError(
-                f"`total_steps` must be a positive integer, got {total_steps}."
-            )
-        if int(warmup_steps) != warmup_steps or warmup_steps < 0:
-            raise ValueError(
-                "`warmup_steps` must be a non-negative integer, got "
-                f"{warmup_steps}."
-            )
-        if warmup_steps > total_steps:
-            raise ValueError(
-                f"`warmup_steps` ({warmup_steps}) must be <= `total_steps` "
-                f"({total_steps})."
-            )
+    def __init__(self, peak_learning_rate, total_steps, warmup_steps=0,
+                 final_learning_rate=0.0, name="warmup_cosine_decay"):
+        _check(peak_learning_rate, total_steps, warmup_steps, final_learning_rate)
+        super().__init__(**_cosine_kwargs(peak_learning_rate, total_steps, warmup_steps,
+                                          final_learning_rate), name=name)
         self.peak_learning_rate = float(peak_learning_rate)
         self.total_steps = int(total_steps)
-        self.warmup_steps = int(warmup_steps)
         self.final_learning_rate = float(final_learning_rate)
-        self.name = name
-
-    def __call__(self, step):
-        step = ops.cast(step, "float32")
-        peak = self.peak_learning_rate
-        final = self.final_learning_rate
-        warmup = float(self.warmup_steps)
-        # max(., 1) only guards the degenerate W == 0 or W == T cases.
-        warm_lr = peak * step / max(warmup, 1.0)
-        decay_steps = max(float(self.total_steps - self.warmup_steps), 1.0)
-        progress = ops.clip((step - warmup) / decay_steps, 0.0, 1.0)
-        cosine = 0.5 * (1.0 + ops.cos(math.pi * progress))
-        decay_lr = final + (peak - final) * cosine
-        return ops.where(step < warmup, warm_lr, decay_lr)
 
     def get_config(self):
         return {
