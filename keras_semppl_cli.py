@@ -1,23 +1,58 @@
 """Entry point of the `semppl` command.
 
 A module outside the `keras_semppl` package, so that the command parses its
-arguments (and answers `--help`) before Keras and TensorFlow are imported;
-it also quiets TensorFlow's C++ start-up log before TensorFlow loads.
+arguments (and answers `--help`) before Keras and TensorFlow are imported.
+It also keeps TensorFlow's C++ start-up log out of a default run: the log
+level is set before TensorFlow loads, and the two lines that TensorFlow 2.2x
+prints regardless of that level (the oneDNN notice and absl's "before
+InitializeLog" warning, once per loaded library) are dropped from stderr.
+Set ``TF_CPP_MIN_LOG_LEVEL`` yourself to see TensorFlow's log unfiltered.
 """
 
 import os
+import re
 import sys
+import threading
 
 #: Read by `keras_semppl/__init__.py`: while True, importing the package does
 #: not load its API (and Keras) yet.
 PARSING = False
 
+_NOISE = re.compile(
+    r"oneDNN custom operations are on"
+    r"|All log messages before absl::InitializeLog\(\) is called are written to STDERR")
+
+
+def _filter_stderr():
+    """Routes file descriptor 2 through a thread that drops `_NOISE` lines.
+
+    Returns a function that restores the original stderr and flushes.
+    """
+    original = os.dup(2)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+
+    def forward():
+        with os.fdopen(read_end, "rb") as pipe:
+            for line in pipe:
+                if not _NOISE.search(line.decode("utf-8", "replace")):
+                    os.write(original, line)
+
+    thread = threading.Thread(target=forward, daemon=True)
+    thread.start()
+
+    def restore():
+        sys.stderr.flush()
+        os.dup2(original, 2)  # closes the pipe's last write end: the thread ends
+        thread.join(timeout=5)
+        os.close(original)
+
+    return restore
+
 
 def main(argv=None):
     global PARSING
-    # TensorFlow's C++ banner and per-op log lines are not ours to fix; the
-    # user's own setting wins.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     PARSING = True
     try:
         from keras_semppl.cli import main as cli
@@ -25,11 +60,23 @@ def main(argv=None):
         args = cli.build_parser().parse_args(argv)
     finally:
         PARSING = False
-    import keras_semppl
+    restore = None
+    if "TF_CPP_MIN_LOG_LEVEL" not in os.environ:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+        restore = _filter_stderr()
+    try:
+        import keras_semppl
 
-    keras_semppl._load_api()  # registers every class, for load_model
-    return cli.run_command(args)
+        keras_semppl._load_api()  # registers every class, for load_model
+        return cli.run_command(args)
+    finally:
+        if restore is not None:
+            restore()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m keras_semppl_cli`: run the module under its own name, which
+    # keras_semppl/__init__.py looks for.
+    import keras_semppl_cli
+
+    sys.exit(keras_semppl_cli.main())

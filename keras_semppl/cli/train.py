@@ -95,6 +95,10 @@ def add_arguments(parser):
     parser.add_argument("--distribute", default="none", choices=DISTRIBUTION_NAMES,
                         help="engine; auto picks one from the visible devices (default none).")
     parser.add_argument("--tpu", default=None, help="TPU name or address for --distribute tpu.")
+    parser.add_argument("--logdir", default=None, metavar="DIR",
+                        help="write TensorBoard logs into DIR: loss terms, pseudo-label "
+                             "accuracy, learning rate and the held-out k-NN accuracy "
+                             "(val_knn_accuracy) per epoch (`tensorboard --logdir DIR`).")
     parser.add_argument("--plots", default=None, metavar="DIR",
                         help="write history.json and training_curves.png into DIR.")
     parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
@@ -146,6 +150,7 @@ class TrainPlan:
     classical: bool
     report_json: Optional[str]
     plots: Optional[str]
+    logdir: Optional[str]
     output: str
     seed: int
     verbose: int
@@ -248,6 +253,7 @@ def resolve_plan(args):
         classical=not args.no_classical,
         report_json=args.report_json,
         plots=args.plots,
+        logdir=args.logdir,
         output=output,
         seed=args.seed,
         verbose=args.verbose,
@@ -338,7 +344,7 @@ def fit_semppl(plan, data, dataset, views, steps_per_epoch):
 
     from keras_semppl.augment.device_views import DeviceViews
     from keras_semppl.models import SemPPL
-    from keras_semppl.schedules.warmup_cosine import WarmupCosineDecay
+    from keras_semppl.schedules.warmup_cosine import warmup_cosine_decay
 
     channels = data.images.shape[-1]
     device_views = None
@@ -364,13 +370,28 @@ def fit_semppl(plan, data, dataset, views, steps_per_epoch):
         seed=plan.seed,
         **options,
     )
-    schedule = WarmupCosineDecay(plan.learning_rate, total_steps,
-                                 warmup_steps=min(2 * steps_per_epoch, total_steps))
+    schedule = warmup_cosine_decay(plan.learning_rate, total_steps,
+                                   warmup_steps=min(2 * steps_per_epoch, total_steps))
     model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4))
     start = time.time()
     history = model.fit(dataset, epochs=plan.epochs, verbose=plan.verbose,
-                        steps_per_epoch=plan.steps_per_epoch)
+                        steps_per_epoch=plan.steps_per_epoch,
+                        callbacks=tensorboard_callbacks(plan, data))
     return model, history, time.time() - start
+
+
+def tensorboard_callbacks(plan, data):
+    """With --logdir: the held-out k-NN monitor, then Keras' TensorBoard writer
+    (in that order, so that the writer sees ``val_knn_accuracy``)."""
+    if not plan.logdir:
+        return []
+    import keras
+
+    from keras_semppl.callbacks.knn_monitor import KNNMonitor
+
+    monitor = KNNMonitor(data.images, data.labels, data.val_images, data.val_labels,
+                         data.num_classes)
+    return [monitor, keras.callbacks.TensorBoard(plan.logdir, write_graph=False)]
 
 
 def write_plots(plan, history):
