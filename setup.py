@@ -1,9 +1,17 @@
 """Install keras-semppl.
 
-Backends are extras so that users install only the one they run:
-``pip install -e ".[jax]"``, ``".[tensorflow]"``, ``".[torch]"`` or ``".[all]"``;
-``".[test]"`` adds the test tools. CI and the README pin exact versions with
-``-c requirements/constraints.txt``.
+    pip install "keras-semppl[jax]"          # or [tensorflow], [torch]
+    pip install "keras-semppl[jax] @ git+REPOSITORY_URL"   # from the repository
+
+TensorFlow is a core requirement on every backend: the input pipeline is
+`tf.data`. It is required as ``tensorflow``, the distribution that Colab and
+most machines already have (on Linux it runs on the CPU unless installed as
+``tensorflow[and-cuda]``), never as ``tensorflow-cpu``, which would be
+installed beside it and overwrite its files. A machine that already has
+``tensorflow-cpu`` can add ``--no-deps`` or use requirements/constraints.txt.
+Each backend extra adds only that backend; ``[all]`` adds every backend and
+the TFDS loader, ``[test]`` the test tools. CI and the README pin exact
+versions with ``-c requirements/constraints.txt``.
 """
 
 import pathlib
@@ -11,21 +19,22 @@ import pathlib
 from setuptools import find_packages, setup
 
 HERE = pathlib.Path(__file__).parent
+#: The project's home; also the default install spec of the Colab notebook
+#: (examples/make_notebook.py reads it from here).
+REPOSITORY_URL = "https://github.com/keras-semppl/keras-semppl"
 version = {}
 exec((HERE / "keras_semppl" / "version.py").read_text(), version)
 
-# tf.data runs the input pipeline on every backend, so TensorFlow (the CPU
-# build is enough) is a core requirement, not only a backend.
 install_requires = [
     "keras>=3.10",
     "numpy>=1.26",
-    "tensorflow-cpu>=2.16; platform_system!='Darwin'",
-    "tensorflow>=2.16; platform_system=='Darwin'",
+    "tensorflow>=2.16",
+    "tensorboard>=2.16",  # semppl train --logdir, keras.callbacks.TensorBoard
     "scikit-learn>=1.3",
     "matplotlib>=3.7",
 ]
 extras = {
-    "tensorflow": [],
+    "tensorflow": [],  # the backend is the core requirement itself
     "jax": ["jax>=0.4.30"],
     "torch": ["torch>=2.1"],
     "tfds": ["tensorflow-datasets>=4.9", "importlib_resources"],
@@ -45,6 +54,7 @@ setup(
     ),
     long_description=(HERE / "README.md").read_text() if (HERE / "README.md").exists() else "",
     long_description_content_type="text/markdown",
+    url=REPOSITORY_URL,
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["keras_semppl", "keras_semppl.*"]),
