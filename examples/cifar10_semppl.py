@@ -55,6 +55,8 @@ import numpy as np
 
 from keras_semppl.augment import view_preset
 from keras_semppl.augment import make_view_fn
+from keras_semppl.plots import plot_embedding_map
+from keras_semppl.plots import plot_training_curves
 from keras_semppl.plots import plot_views
 from keras_semppl.data import make_training_dataset
 from keras_semppl.data.image_folder import load_image_folder
@@ -66,6 +68,19 @@ from keras_semppl.optimizers import LARS
 from keras_semppl.schedules import WarmupCosineDecay
 
 print("Keras", keras.__version__, "on", keras.backend.backend())
+
+
+def show(png):
+    """Shows a saved PNG inline in a notebook; elsewhere prints its path."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import Image, display
+    except ImportError:
+        get_ipython = None
+    if get_ipython is not None and get_ipython() is not None:
+        display(Image(filename=str(png)))
+    else:
+        print(f"saved {png}")
 
 """
 ## Configuration
@@ -112,12 +127,13 @@ WEIGHT_DECAY = setting("WEIGHT_DECAY", 1e-5, 1e-5)
 KNN_K = setting("KNN_K", 20, 5)
 SEED = setting("SEED", 0, 0)
 
-# Where the images come from: an extracted folder root/<class>/<image>, or
-# the JPEG tarball (`train/<class>/<image>.jpg` inside), extracted to a
-# temporary folder. With neither present (e.g. on Colab), CIFAR-10 is
-# downloaded with `keras.datasets.cifar10` and written out as such a folder.
+# Where the images come from: an extracted folder root/<class>/<image>
+# (SEMPPL_CIFAR_ROOT), or a JPEG tarball with `train/<class>/<image>.jpg`
+# inside (SEMPPL_CIFAR_TAR), extracted to a temporary folder. With neither
+# set (e.g. on Colab), CIFAR-10 is downloaded with `keras.datasets.cifar10`
+# and written out as such a folder.
 CIFAR_ROOT = os.environ.get("SEMPPL_CIFAR_ROOT")
-CIFAR_TAR = os.environ.get("SEMPPL_CIFAR_TAR", "../shared/data/cifar10-jpeg/train.tar.gz")
+CIFAR_TAR = os.environ.get("SEMPPL_CIFAR_TAR")
 OUTPUT_DIR = pathlib.Path(os.environ.get("SEMPPL_OUTPUT_DIR", "cifar10_semppl_output"))
 
 keras.utils.set_random_seed(SEED)
@@ -188,10 +204,12 @@ def load_cifar10():
         return load_image_folder(CIFAR_ROOT, **options)
     # The images are held in memory once loaded, so the folder can go.
     with tempfile.TemporaryDirectory(prefix="cifar10-") as tmp:
-        if os.path.exists(CIFAR_TAR):
+        if CIFAR_TAR:
+            if not os.path.exists(CIFAR_TAR):
+                raise FileNotFoundError(f"SEMPPL_CIFAR_TAR={CIFAR_TAR!r} does not exist.")
             root = extract_cifar_tar(CIFAR_TAR, tmp, NUM_CLASSES, IMAGES_PER_CLASS)
         else:
-            print(f"{CIFAR_TAR} not found: downloading CIFAR-10 with keras.datasets.")
+            print("Downloading CIFAR-10 with keras.datasets.")
             root = download_cifar_folder(tmp, NUM_CLASSES, IMAGES_PER_CLASS)
         return load_image_folder(root, **options)
 
@@ -219,8 +237,7 @@ view_fn = make_view_fn(
     seed=SEED,
 )
 OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
-views_png = plot_views(data.images[0], view_fn, str(OUTPUT_DIR / "views.png"), num_draws=6)
-print(f"views of the first image: {views_png}")
+show(plot_views(data.images[0], view_fn, str(OUTPUT_DIR / "views.png"), num_draws=6))
 dataset = make_training_dataset(
     data.images, data.labels, BATCH_SIZE, view_fn,
     true_labels=data.true_labels, labelled_per_batch=LABELLED_PER_BATCH,
@@ -290,6 +307,7 @@ start = time.time()
 history = model.fit(dataset, epochs=EPOCHS, verbose=2 if TINY else "auto")
 fit_seconds = time.time() - start
 print(f"trained in {fit_seconds:.1f} s")
+show(plot_training_curves(history.history, str(OUTPUT_DIR / "training_curves.png")))
 
 """
 ## Evaluation: k-NN on the frozen encoder
@@ -316,6 +334,15 @@ random_accuracy = knn_accuracy(
     resnet18(input_shape=(None, None, 3), stem="cifar", width_multiplier=WIDTH_MULTIPLIER))
 print(f"k-NN accuracy on {len(data.val_labels)} validation images: {accuracy:.3f} "
       f"(random encoder: {random_accuracy:.3f}, chance: {1 / data.num_classes:.3f})")
+
+"""
+The validation images' embeddings, mapped to 2-D with t-SNE and coloured by
+their true class: classes the encoder separates form their own clusters.
+"""
+
+show(plot_embedding_map(embed_images(trained_encoder, data.val_images), data.val_labels,
+                        str(OUTPUT_DIR / "tsne.png"),
+                        class_names=list(getattr(data, "class_names", ()) or ()) or None))
 
 """
 ## Saving

@@ -9,7 +9,9 @@ The example's layout (keras-io's): a header docstring with `Title:`,
 module-level triple-quoted strings. The header becomes a title cell, each
 markdown block a markdown cell, and the code between two blocks a code cell.
 The notebook's first cell is added here: it picks the backend through
-`KERAS_BACKEND` and installs keras-semppl unless it is already importable.
+`KERAS_BACKEND` and installs keras-semppl unless it is already importable,
+from ``SEMPPL_PIP_SPEC`` (default: ``git+`` the repository URL that setup.py
+declares) with the pip options in ``SEMPPL_PIP_OPTIONS``.
 
 The output is a pure function of the source (fixed cell ids, no outputs, no
 timestamps), so a test can compare the committed notebook with a fresh
@@ -26,23 +28,39 @@ import nbformat
 REPO = pathlib.Path(__file__).resolve().parents[1]
 DEFAULT_SOURCE = REPO / "examples" / "cifar10_semppl.py"
 DEFAULT_OUTPUT = REPO / "colab" / "cifar10_semppl.ipynb"
+
+
+def repository_url():
+    """REPOSITORY_URL as declared in setup.py (the one place it is written)."""
+    match = re.search(r'^REPOSITORY_URL = "([^"]+)"', (REPO / "setup.py").read_text(), re.M)
+    if not match:
+        raise ValueError("setup.py does not declare REPOSITORY_URL.")
+    return match.group(1)
+
+
 #: What the first cell installs when `keras_semppl` is not importable.
-PIP_SPEC = "keras-semppl"
+PIP_SPEC = f"git+{repository_url()}"
 
 SETUP_CELL = f'''\
-# Colab set-up: pick the Keras backend ("jax", "tensorflow" or "torch") before
-# Keras is imported, and install keras-semppl unless it is already installed.
+# Set-up: pick the Keras backend ("jax", "tensorflow" or "torch") before Keras
+# is imported, and install keras-semppl unless it is already installed:
+# SEMPPL_PIP_SPEC is what pip installs (default: the repository), and
+# SEMPPL_PIP_OPTIONS adds pip options.
+import importlib
 import os
+import shlex
+import subprocess
+import sys
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
 try:
     import keras_semppl  # noqa: F401
 except ImportError:
-    import subprocess
-    import sys
-
-    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "{PIP_SPEC}"])'''
+    spec = os.environ.get("SEMPPL_PIP_SPEC", "{PIP_SPEC}")
+    options = shlex.split(os.environ.get("SEMPPL_PIP_OPTIONS", ""))
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", *options, spec])
+    importlib.invalidate_caches()'''
 
 _BLOCK = re.compile(r'^"""\n(.*?)\n"""\n', re.S | re.M)
 _HEADER_FIELD = re.compile(r"^([A-Z][A-Za-z ]*):\s*(.*)$")

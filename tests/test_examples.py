@@ -1,21 +1,26 @@
 """The examples and the Colab notebook run end to end, at a tiny size.
 
 Each example runs in a subprocess under the current KERAS_BACKEND with
-SEMPPL_EXAMPLE_TINY=1 (or the ImageNet example's dry run); the notebook runs
-cell by cell in a fresh kernel (nbclient) with the same settings. CIFAR-10
-comes from `../shared/data/cifar10-jpeg/train.tar.gz` when present, else from
-a tiny random image folder (no CIFAR image is ever committed).
+SEMPPL_EXAMPLE_TINY=1 (or the ImageNet example's dry run). The notebook runs
+cell by cell (nbclient) in a fresh virtual environment that does not have
+keras-semppl: its first cell installs the locally built wheel through
+SEMPPL_PIP_SPEC, as a Colab user installs the repository. CIFAR-10 comes from
+the workplace's JPEG archive when present, else from a tiny random image
+folder (no CIFAR image is ever committed).
 """
 
 import importlib.util
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+
+from tests import fresh_venv
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
@@ -129,29 +134,64 @@ def test_notebook_first_cell_sets_backend_and_installs():
     assert first.cell_type == "code"
     assert 'os.environ.setdefault("KERAS_BACKEND"' in first.source
     assert "pip" in first.source and "import keras_semppl" in first.source
+    # The install spec is the user's (SEMPPL_PIP_SPEC), by default the
+    # repository that setup.py declares; Keras is imported only after the backend is set.
+    url = re.search(r'^REPOSITORY_URL = "([^"]+)"', (REPO / "setup.py").read_text(), re.M).group(1)
+    assert f'os.environ.get("SEMPPL_PIP_SPEC", "git+{url}")' in first.source
+    assert first.source.index("KERAS_BACKEND") < first.source.index("import keras_semppl")
+    assert "import keras\n" not in first.source
     assert all(not cell.get("outputs") for cell in nb.cells if cell.cell_type == "code")
+
+
+# Runs in the fresh venv: executes the notebook and writes it back with outputs.
+_EXECUTE = """
+import sys
+import nbclient, nbformat
+nb = nbformat.read(sys.argv[1], as_version=4)
+nbclient.NotebookClient(nb, timeout=int(sys.argv[4]), kernel_name="python3",
+                        resources={"metadata": {"path": sys.argv[2]}}).execute()
+nbformat.write(nb, sys.argv[3])
+"""
 
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_notebook_runs_top_to_bottom_tiny(cifar_env, monkeypatch):
+def test_notebook_runs_in_a_fresh_venv_that_installs_the_wheel(cifar_env, tmp_path):
     nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("nbclient")
     pytest.importorskip("ipykernel")
+    wheel = fresh_venv.build_wheel(tmp_path / "dist")
+    bin_dir = fresh_venv.make_venv(tmp_path / "venv")
+    probe = [str(bin_dir / "python"), "-c", "import keras_semppl; print(keras_semppl.__file__)"]
+    work = tmp_path / "colab"
+    work.mkdir()
+    env = fresh_venv.clean_env(bin_dir, SEMPPL_PIP_SPEC=str(wheel),
+                               SEMPPL_PIP_OPTIONS="--no-deps --no-index")
     for name in ("KERAS_BACKEND", "SEMPPL_EXAMPLE_TINY", "SEMPPL_OUTPUT_DIR",
                  "SEMPPL_CIFAR_TAR", "SEMPPL_CIFAR_ROOT", "TF_CPP_MIN_LOG_LEVEL"):
+        env.pop(name, None)
         if name in cifar_env:
-            monkeypatch.setenv(name, cifar_env[name])  # the kernel inherits them
-        else:
-            monkeypatch.delenv(name, raising=False)
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=TIMEOUT, kernel_name="python3",
-                                     resources={"metadata": {"path": str(REPO)}})
-    client.execute()
-    printed = "".join(output.get("text", "") for cell in nb.cells
-                      for output in cell.get("outputs", []) if output.get("name") == "stdout")
+            env[name] = cifar_env[name]  # the kernel inherits them
+    before = subprocess.run(probe, cwd=work, env=env, capture_output=True, text=True)
+    assert before.returncode != 0, f"the fresh venv already has keras_semppl: {before.stdout}"
+
+    executed = tmp_path / "executed.ipynb"
+    result = subprocess.run([str(bin_dir / "python"), "-c", _EXECUTE, str(NOTEBOOK), str(work),
+                             str(executed), str(TIMEOUT)], cwd=work, env=env,
+                            capture_output=True, text=True, timeout=2 * TIMEOUT)
+    assert result.returncode == 0, result.stderr[-6000:]
+    after = subprocess.run(probe, cwd=work, env=env, capture_output=True, text=True)
+    assert after.stdout.strip().startswith(str(tmp_path / "venv")), (after.stdout, after.stderr)
+
+    nb = nbformat.read(executed, as_version=4)
+    outputs = [output for cell in nb.cells for output in cell.get("outputs", [])]
+    printed = "".join(output.get("text", "") for output in outputs
+                      if output.get("name") == "stdout")
     summary = json.loads(printed.strip().splitlines()[-1])
     assert summary["backend"] == _backend()
     assert 0.0 <= summary["knn_accuracy"] <= 1.0
     assert 0.0 <= summary["final_pseudo_label_accuracy"] <= 1.0
     _check_saved(summary, "cifar10_semppl.keras", "cifar10_encoder.keras")
+    # Views grid, training curves and the embedding map are shown inline.
+    pictures = [output for output in outputs if "image/png" in output.get("data", {})]
+    assert len(pictures) == 3, len(pictures)
