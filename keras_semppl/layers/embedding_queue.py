@@ -8,7 +8,7 @@ them: slot s of every view holds the same example.
 
 Slots never written hold label -1 and are invalid. Embeddings start as random
 *unit* vectors: unnormalised random memory banks made training collapse in
-lightly (issue #1009).
+lightly (github.com/lightly-ai/lightly/issues/1009).
 """
 
 import collections
