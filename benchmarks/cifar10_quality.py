@@ -1,20 +1,35 @@
-"""CIFAR-10 quality benchmark (issue 4): SemPPL vs. no semantic positives vs. supervised.
+"""CIFAR-10 quality benchmark: SemPPL vs. no semantic positives vs. supervised.
 
-CIFAR-10 JPEGs from ``../shared/data/cifar10-jpeg/train.tar.gz``: 5,000 images
-(500 per class) held out for validation, 400 labels per class (4,000) kept in
-the rest. Under one budget (same encoder, epochs, augmentations) it trains
+Training (the default mode). CIFAR-10 training JPEGs (a ``train/<class>/<image>``
+tar.gz, from ``--archive`` or ``$SEMPPL_CIFAR_TAR``): 10 % of every class is
+held out for validation and ``--labels-per-class`` of the rest keep their
+label (50 = 1 % of CIFAR-10's 50,000, the paper's headline regime; 400 =
+4,000 labels). Under one budget (same encoder, steps and augmentations) it
+trains
 
   (a) SemPPL,
-  (b) the same without semantic positives (``semantic_positives=False``: no
-      k-NN, no queue positives; the paper's main ablation),
-  (c) a supervised baseline on the 4,000 labelled images only, with the same
+  (b) the same without semantic positives (``semantic_positives=False``: the
+      paper's main ablation),
+  (c) a supervised baseline on the labelled images only, with the same
       augmentation and number of optimizer steps,
 
-and reports k-NN, linear-probe and fine-tuned accuracy of each encoder, and
-SemPPL's pseudo-label accuracy per epoch. Writes
-``benchmarks/results/cifar10_quality.{json,md}``.
+and reports k-NN, linear-probe and fine-tuned accuracy of each encoder on the
+held-out images, with SemPPL's pseudo-label accuracy per epoch. Writes
+``OUT.json`` / ``OUT.md`` and, per method, ``OUT/<method>_encoder.keras``
+and ``OUT/<method>_finetuned.keras`` (encoder + linear head after fine-tuning).
 
-    KERAS_BACKEND=tensorflow python benchmarks/cifar10_quality.py --epochs 5 --max-train 10000
+    KERAS_BACKEND=tensorflow python benchmarks/cifar10_quality.py \\
+        --labels-per-class 50 --epochs 16 --archive cifar10-train.tar.gz
+
+Scoring only (``--score FOLDER``): loads the saved files of ``--out`` and
+scores them on another ``FOLDER/<class>/<image>`` tree whose class folders
+carry CIFAR-10's names: the fine-tuned classifiers on every image, and the
+frozen encoders by k-NN and a linear probe fitted on ``--score-labels-per-class``
+images per class and tested on the rest. Nothing is trained on the encoders,
+so the numbers come from data that never influenced a choice.
+
+    KERAS_BACKEND=tensorflow python benchmarks/cifar10_quality.py \\
+        --score my_cifar_like_test_images/ --out benchmarks/results/cifar10_1pct
 """
 
 import argparse
@@ -28,39 +43,85 @@ import tempfile
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
-ARCHIVE = HERE.parent.parent / "shared" / "data" / "cifar10-jpeg" / "train.tar.gz"
+METHODS = ("semppl", "no_semantic_positives", "supervised")
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                   "ship", "truck")
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--archive", default=str(ARCHIVE))
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--max-train", type=int, default=10000,
-                   help="training images used (all 4,000 labelled + the rest unlabelled).")
+    p.add_argument("--archive", default=os.environ.get("SEMPPL_CIFAR_TAR"),
+                   help="tar.gz holding train/<class>/<image> (default: $SEMPPL_CIFAR_TAR).")
+    p.add_argument("--labels-per-class", type=int, default=50,
+                   help="labelled training images per class (50 = 1 %% of CIFAR-10).")
+    p.add_argument("--epochs", type=int, default=16)
+    p.add_argument("--max-train", type=int, default=45000,
+                   help="training images used (all labelled ones + unlabelled up to this).")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--labelled-per-batch", type=int, default=64)
+    p.add_argument("--queue-size", type=int, default=None,
+                   help="queue slots (default: the labelled count rounded up to a multiple "
+                        "of --labelled-per-batch, at most 2,560, at least --batch-size).")
     p.add_argument("--widths", default="32,64,128", help="small_convnet widths.")
     p.add_argument("--learning-rate", type=float, default=2e-3)
-    p.add_argument("--lambda-invariance", type=float, default=None,
-                   help="KL weight (default: SemPPL's own default).")
+    p.add_argument("--precision", choices=("bf16", "fp32"), default="bf16",
+                   help="bf16: Keras' mixed_bfloat16 policy (losses, queue and EMA stay fp32).")
     p.add_argument("--linear-epochs", type=int, default=30)
-    p.add_argument("--finetune-epochs", type=int, default=15,
-                   help="fine-tuning epochs over the 4,000 labels (random crop + flip).")
+    p.add_argument("--finetune-epochs", type=int, default=30,
+                   help="fine-tuning epochs over the labelled images (random crop + flip).")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=str(HERE / "results" / "cifar10_quality"))
-    return p.parse_args(argv)
+    p.add_argument("--out", default=str(HERE / "results" / "cifar10_quality"),
+                   help="output stem: OUT.json, OUT.md and the folder OUT/ of .keras files.")
+    p.add_argument("--score", metavar="FOLDER", default=None,
+                   help="only score the saved files of --out on FOLDER/<class>/<image>.")
+    p.add_argument("--score-labels-per-class", type=int, default=50,
+                   help="with --score: labelled images per class for k-NN and the probe.")
+    args = p.parse_args(argv)
+    if args.score is None and not args.archive:
+        p.error("--archive: give the CIFAR-10 training tar.gz (or set $SEMPPL_CIFAR_TAR).")
+    for name in ("labels_per_class", "epochs", "batch_size", "labelled_per_batch"):
+        if getattr(args, name) <= 0:
+            p.error(f"--{name.replace('_', '-')} must be positive; got {getattr(args, name)}.")
+    return args
 
 
 def extract(archive, root):
     if not pathlib.Path(archive).is_file():
-        raise SystemExit(f"--archive: {archive} not found (CIFAR-10 JPEG tar.gz).")
+        raise SystemExit(f"--archive: {archive} not found (expected a CIFAR-10 JPEG tar.gz).")
     with tarfile.open(archive, "r:gz") as tar:
         tar.extractall(root, filter="data")
     return pathlib.Path(root) / "train"
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def public_arguments(argv):
+    """argv without the local --archive path (it goes to $SEMPPL_CIFAR_TAR in the record)."""
+    out, skip = [], False
+    for a in argv:
+        if skip or a.startswith("--archive="):
+            skip = False
+            continue
+        if a == "--archive":
+            skip = True
+            continue
+        out.append(a)
+    return out
+
+
+def default_queue_size(num_labelled, labelled_per_batch, batch_size):
+    """Every labelled image once, in whole labelled batches: at most 2,560 slots
+    (MAE-CT_SemPPL's CIFAR size) and at least one batch (the queue's minimum)."""
+    batches = -(-num_labelled // labelled_per_batch)
+    return max(batch_size, min(2560, batches * labelled_per_batch))
+
+
+def set_precision(precision):
+    import keras
+
+    keras.mixed_precision.set_global_policy(
+        "mixed_bfloat16" if precision == "bf16" else "float32")
+
+
+def train(args):
     import keras
     import numpy as np
 
@@ -68,108 +129,170 @@ def main(argv=None):
     from keras_semppl.data.image_folder import load_image_folder
     from keras_semppl.data.pipeline import make_training_dataset
     from keras_semppl.encoders.small_convnet import small_convnet
-    from keras_semppl.evaluation.finetune import random_crop_flip
+    from keras_semppl.evaluation.finetune import finetune_classifier, random_crop_flip
     from keras_semppl.evaluation.protocols import evaluate_encoder
     from keras_semppl.evaluation.supervised_baseline import train_supervised_baseline
     from keras_semppl.models import SemPPL
     from keras_semppl.schedules.warmup_cosine import WarmupCosineDecay
 
     start_all = time.time()
+    set_precision(args.precision)
     keras.utils.set_random_seed(args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         data = load_image_folder(extract(args.archive, tmp), val_fraction=0.1,
-                                 labels_per_class=400, seed=args.seed)
-    print(data.summary())
-    # Budget: keep every labelled image and fill up with unlabelled ones.
+                                 labels_per_class=args.labels_per_class, seed=args.seed)
+    print(data.summary(), flush=True)
     rng = np.random.default_rng(args.seed)
     labelled = np.flatnonzero(data.labels >= 0)
     unlabelled = rng.permutation(np.flatnonzero(data.labels < 0))
     keep = np.sort(np.concatenate([labelled, unlabelled[: max(args.max_train - len(labelled), 0)]]))
     images, labels, truth = data.images[keep], data.labels[keep], data.true_labels[keep]
     widths = tuple(int(w) for w in args.widths.split(","))
+    queue_size = args.queue_size or default_queue_size(len(labelled), args.labelled_per_batch,
+                                                        args.batch_size)
     view_fn = make_view_fn(byol_view_configs(num_large=2, large_size=32), seed=args.seed)
     dataset = make_training_dataset(images, labels, args.batch_size, view_fn, true_labels=truth,
                                     seed=args.seed, labelled_per_batch=args.labelled_per_batch,
                                     num_classes=10)
     steps = int(dataset.cardinality()) * args.epochs
-    eval_kwargs = dict(
-        linear_kwargs={"epochs": args.linear_epochs},
-        finetune_kwargs={"epochs": args.finetune_epochs, "batch_size": 64, "base_lr": 0.2,
-                         "augment": random_crop_flip(pad=4, seed=args.seed)},
-    )
-
-    lambda_option = {} if args.lambda_invariance is None else {
-        "lambda_invariance": args.lambda_invariance}
+    models_dir = pathlib.Path(args.out)
+    models_dir.mkdir(parents=True, exist_ok=True)
 
     def train_semppl(name, semantic_positives):
         model = SemPPL(small_convnet((32, 32, 3), widths=widths, name=f"{name}_convnet"),
                        num_classes=10, projector_hidden_dim=512, projection_dim=128,
-                       predictor_hidden_dim=512, queue_size=2560, target_decay_steps=steps,
+                       predictor_hidden_dim=512, queue_size=queue_size, target_decay_steps=steps,
                        semantic_positives=semantic_positives, online_probe=True,
-                       seed=args.seed, **lambda_option)
+                       seed=args.seed)
         schedule = WarmupCosineDecay(args.learning_rate, steps, warmup_steps=min(steps // 10, 200))
         model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4))
         t = time.time()
         history = model.fit(dataset, epochs=args.epochs, verbose=2).history
         return model.extract_encoder(), history, time.time() - t
 
-    results = {}
+    results, encoders = {}, {}
     for name, sempos in (("semppl", True), ("no_semantic_positives", False)):
-        encoder, history, seconds = train_semppl(name, sempos)
+        encoders[name], history, seconds = train_semppl(name, sempos)
         results[name] = {"train_seconds": round(seconds, 1), "history": {
             k: [float(v) for v in vals] for k, vals in history.items()}}
-        results[name]["encoder"] = encoder
     t = time.time()
     baseline = train_supervised_baseline(
         small_convnet((32, 32, 3), widths=widths, name="supervised_convnet"), images, labels,
         10, view_fn, steps=steps, batch_size=args.labelled_per_batch,
         learning_rate=args.learning_rate, seed=args.seed)
-    results["supervised"] = {"train_seconds": round(time.time() - t, 1), "encoder": baseline.layers[1]}
+    results["supervised"] = {"train_seconds": round(time.time() - t, 1)}
+    encoders["supervised"] = baseline.layers[1]
 
-    for name, entry in results.items():
-        report = evaluate_encoder(entry.pop("encoder"), images, labels, data.val_images,
-                                  data.val_labels, 10, dataset="cifar10", **eval_kwargs)
-        entry.update({p: report[p].top1 for p in ("knn", "linear", "finetune")})
-        print(name, {p: round(entry[p], 4) for p in ("knn", "linear", "finetune")}, flush=True)
+    finetune = {"epochs": args.finetune_epochs, "batch_size": 64, "base_lr": 0.2,
+                "augment": random_crop_flip(pad=4, seed=args.seed), "seed": args.seed}
+    for name in METHODS:
+        report = evaluate_encoder(encoders[name], images, labels, data.val_images,
+                                  data.val_labels, 10, protocols="knn,linear",
+                                  linear_kwargs={"epochs": args.linear_epochs}, dataset="cifar10")
+        classifier = finetune_classifier(encoders[name], images[labels >= 0],
+                                         labels[labels >= 0], 10, **finetune)
+        logits = classifier.predict(data.val_images, batch_size=256, verbose=0)
+        results[name].update(knn=report["knn"].top1, linear=report["linear"].top1,
+                             finetune=float(np.mean(np.argmax(logits, 1) == data.val_labels)))
+        encoders[name].save(models_dir / f"{name}_encoder.keras")
+        classifier.save(models_dir / f"{name}_finetuned.keras")
+        print(name, {p: round(results[name][p], 4) for p in ("knn", "linear", "finetune")},
+              flush=True)
 
-    total = time.time() - start_all
     backend = keras.backend.backend()
-    meta = {"backend": backend, "epochs": args.epochs, "train_images": int(len(keep)),
-            "labelled": int((labels >= 0).sum()), "validation": int(len(data.val_labels)),
-            "encoder": f"small_convnet{widths}", "batch_size": args.batch_size,
-            "labelled_per_batch": args.labelled_per_batch, "steps": steps,
-            "lambda_invariance": (args.lambda_invariance if args.lambda_invariance is not None
-                                  else inspect.signature(SemPPL).parameters[
-                                      "lambda_invariance"].default),
-            "total_seconds": round(total, 1), "load_average": os.getloadavg(),
+    meta = {"backend": backend, "precision": args.precision, "epochs": args.epochs,
+            "train_images": int(len(keep)), "labelled": int((labels >= 0).sum()),
+            "validation": int(len(data.val_labels)), "encoder": f"small_convnet{widths}",
+            "batch_size": args.batch_size, "labelled_per_batch": args.labelled_per_batch,
+            "queue_size": queue_size, "steps": steps, "learning_rate": args.learning_rate,
+            "finetune_epochs": args.finetune_epochs, "linear_epochs": args.linear_epochs,
+            "class_names": list(getattr(data, "class_names", ()) or ()), "seed": args.seed,
+            "semppl_defaults": {k: inspect.signature(SemPPL).parameters[k].default for k in (
+                "c", "alpha", "lambda_invariance", "knn_k", "num_negatives",
+                "num_semantic_positives", "temperature", "pseudo_label_query")},
+            "total_seconds": round(time.time() - start_all, 1),
+            "load_average": os.getloadavg(),
             "command": f"KERAS_BACKEND={backend} python benchmarks/cifar10_quality.py "
-                       + " ".join(sys.argv[1:] if argv is None else argv)}
-    out = pathlib.Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+                       + " ".join(public_arguments(sys.argv[1:] if args.argv is None
+                                                   else args.argv))}
+    write_report(pathlib.Path(args.out), meta, results)
+    return 0
+
+
+def write_report(out, meta, results):
     out.with_suffix(".json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
     hist = results["semppl"]["history"]
-    lines = [f"# CIFAR-10 quality benchmark ({backend})", "",
+    lines = [f"# CIFAR-10 quality benchmark ({meta['backend']}, {meta['precision']})", "",
              f"{meta['train_images']} training images ({meta['labelled']} labelled), "
-             f"{meta['validation']} held out; {meta['encoder']}, {args.epochs} epochs "
-             f"({steps} steps), batch {args.batch_size} with {args.labelled_per_batch} labelled.",
-             "", "| method | k-NN | linear probe | fine-tuned | train s |", "|---|---|---|---|---|"]
-    for name in ("semppl", "no_semantic_positives", "supervised"):
+             f"{meta['validation']} held out; {meta['encoder']}, {meta['epochs']} epochs "
+             f"({meta['steps']} steps), batch {meta['batch_size']} with "
+             f"{meta['labelled_per_batch']} labelled, queue {meta['queue_size']}, seed "
+             f"{meta['seed']}.", "",
+             "| method | k-NN | linear probe | fine-tuned | train s |", "|---|---|---|---|---|"]
+    for name in METHODS:
         r = results[name]
-        lines.append(f"| {name} | {r['knn']:.3f} | {r['linear']:.3f} | {r['finetune']:.3f} | {r['train_seconds']} |")
+        lines.append(f"| {name} | {r['knn']:.3f} | {r['linear']:.3f} | {r['finetune']:.3f} "
+                     f"| {r['train_seconds']} |")
+
     def per_epoch(label, values):
-        return f"{label}: " + ", ".join(f"{v:.3f}" for v in values)
+        return f"- {label}: " + ", ".join(f"{v:.3f}" for v in values)
 
     lines += ["", "Per epoch, SemPPL (on unlabelled training images, hidden labels):", "",
-              "- " + per_epoch("pseudo-label accuracy", hist["pseudo_label_accuracy"]),
-              "- " + per_epoch("semantic-positive precision", hist["semantic_positive_precision"]),
-              "- " + per_epoch("online probe accuracy", hist["probe_accuracy"]),
-              "- " + per_epoch("online probe accuracy without semantic positives",
-                               results["no_semantic_positives"]["history"]["probe_accuracy"]),
-              "", f"Total {total / 60:.1f} min; load average at the end {meta['load_average']}.",
+              per_epoch("pseudo-label accuracy", hist["pseudo_label_accuracy"]),
+              per_epoch("semantic-positive precision", hist["semantic_positive_precision"]),
+              per_epoch("online probe accuracy", hist["probe_accuracy"]),
+              per_epoch("online probe accuracy without semantic positives",
+                        results["no_semantic_positives"]["history"]["probe_accuracy"]),
+              "", f"Total {meta['total_seconds'] / 60:.1f} min; load average at the end "
+              f"{tuple(round(x, 2) for x in meta['load_average'])}.",
               f"Command: `{meta['command']}`"]
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def score(args):
+    """Scores the saved files of ``args.out`` on ``args.score``; prints a table."""
+    import keras
+    import numpy as np
+
+    import keras_semppl  # noqa: F401  (registers the package's classes for loading)
+    from keras_semppl.data.image_folder import load_image_folder
+    from keras_semppl.evaluation.protocols import evaluate_encoder
+
+    models_dir = pathlib.Path(args.out)
+    missing = [str(models_dir / f"{m}_{kind}.keras") for m in METHODS
+               for kind in ("encoder", "finetuned") if not (models_dir / f"{m}_{kind}.keras").is_file()]
+    if missing:
+        raise SystemExit(f"--out: saved models not found: {', '.join(missing)}")
+    folder = pathlib.Path(args.score)
+    classes = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+    if classes != sorted(CIFAR10_CLASSES):
+        raise SystemExit(f"--score: {folder} must hold one folder per CIFAR-10 class "
+                         f"{CIFAR10_CLASSES}; found {classes or 'no folders'}.")
+    data = load_image_folder(folder, image_size=32, val_fraction=0.0,
+                             labels_per_class=args.score_labels_per_class, seed=args.seed)
+    known = data.labels >= 0
+    rest_images, rest_truth = data.images[~known], data.true_labels[~known]
+    print(f"{folder}: {len(data.images)} images; k-NN and probe fitted on {int(known.sum())}, "
+          f"scored on {len(rest_truth)}; fine-tuned classifiers scored on all.")
+    lines = ["| method | k-NN | linear probe | fine-tuned (all images) |", "|---|---|---|---|"]
+    for name in METHODS:
+        encoder = keras.saving.load_model(models_dir / f"{name}_encoder.keras")
+        classifier = keras.saving.load_model(models_dir / f"{name}_finetuned.keras")
+        report = evaluate_encoder(encoder, data.images, data.labels, rest_images, rest_truth, 10,
+                                  protocols="knn,linear")
+        logits = classifier.predict(data.images, batch_size=256, verbose=0)
+        accuracy = float(np.mean(np.argmax(logits, 1) == data.true_labels))
+        lines.append(f"| {name} | {report['knn'].top1:.3f} | {report['linear'].top1:.3f} "
+                     f"| {accuracy:.3f} |")
+    print("\n".join(lines))
     return 0
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    args.argv = argv
+    return score(args) if args.score else train(args)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,14 @@ max-pool), lightly's BYOLProjectionHead / BYOLPredictionHead (512 -> 4096 ->
 256, 256 -> 4096 -> 256), a momentum target (lightly's deactivate_requires_grad
 / update_momentum, tau 0.99), the symmetric negative-cosine loss over two
 views, SGD with momentum; synthetic random images.
+
+Flags in the spec: ``channels_last`` puts model and inputs in
+``torch.channels_last`` memory format; ``bf16`` wraps the forward passes and
+the loss in ``torch.autocast("cpu", dtype=torch.bfloat16)`` (weights,
+gradients and the optimizer stay float32, as autocast does).
 """
+
+import contextlib
 
 import copy
 import json
@@ -53,20 +60,32 @@ class BYOL(torch.nn.Module):
 
 def main(spec):
     torch.manual_seed(0)
+    flags = spec.get("flags", [])
     model = BYOL()
     criterion = NegativeCosineSimilarity()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     bs, size = spec["batch_size"], spec["image_size"]
     x0 = torch.rand(bs, 3, size, size)
     x1 = torch.rand(bs, 3, size, size)
+    if "channels_last" in flags:
+        model = model.to(memory_format=torch.channels_last)
+        x0 = x0.contiguous(memory_format=torch.channels_last)
+        x1 = x1.contiguous(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+    def precision():
+        if "bf16" in flags:
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
     model.train()
 
     def step():
         update_momentum(model.backbone, model.backbone_momentum, m=0.99)
         update_momentum(model.projection_head, model.projection_head_momentum, m=0.99)
-        p0, p1 = model(x0), model(x1)
-        z0, z1 = model.forward_momentum(x0), model.forward_momentum(x1)
-        loss = 0.5 * (criterion(p0, z1) + criterion(p1, z0))
+        with precision():
+            p0, p1 = model(x0), model(x1)
+            z0, z1 = model.forward_momentum(x0), model.forward_momentum(x1)
+            loss = 0.5 * (criterion(p0, z1) + criterion(p1, z0))
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
@@ -80,7 +99,8 @@ def main(spec):
     timed = times[spec["warmup"] - 1:]
     result = {
         "jit_compile": "eager",
-        "policy": "float32",
+        "policy": "autocast_bfloat16" if "bf16" in flags else "float32",
+        "memory_format": "channels_last" if "channels_last" in flags else "contiguous",
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "startup_and_warmup_s": timed[0] - t0,

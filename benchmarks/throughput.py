@@ -22,6 +22,13 @@ Configs (``--configs``, comma separated):
 * ``peer``: a plain PyTorch BYOL step built from lightly's modules
   (`benchmarks/peer_byol_lightly.py`), in its own virtual environment
   ``benchmarks/.peer-venv`` that this script creates on first use.
+  ``peer-cl``: the same with model and inputs in ``torch.channels_last``;
+  ``peer-bf16``: channels_last plus ``torch.autocast("cpu", torch.bfloat16)``
+  around the forward passes and the loss, the peer's one-line CPU fast path.
+
+Each of our configs is compared with the peer at the same precision (its
+fastest variant: ``peer``/``peer-cl`` for float32 configs, ``peer-bf16`` for
+``-bf16`` ones) and with the peer at its best (the fastest variant of all).
 
 Usage::
 
@@ -46,9 +53,10 @@ ROOT = os.path.dirname(HERE)
 PEER_VENV = os.path.join(HERE, ".peer-venv")
 PEER_PACKAGES = ("torch==2.14.1", "torchvision==0.29.1", "lightly")
 DEFAULT_CONFIGS = (
-    "peer,jax-semppl,tensorflow-semppl,torch-semppl,"
-    "jax-augonly,tensorflow-augonly,torch-augonly"
+    "peer,peer-cl,peer-bf16,jax-semppl,tensorflow-semppl,torch-semppl,"
+    "jax-semppl-bf16,tensorflow-semppl-bf16,torch-semppl-bf16"
 )
+PEERS = {"peer": [], "peer-cl": ["channels_last"], "peer-bf16": ["channels_last", "bf16"]}
 BACKENDS = ("jax", "tensorflow", "torch")
 FLAGS = ("bf16", "xla", "nojit", "nofuse")
 
@@ -56,8 +64,8 @@ FLAGS = ("bf16", "xla", "nojit", "nofuse")
 # --------------------------------------------------------------------- child
 def _parse_config(name):
     """'jax-semppl-bf16' -> dict(backend, kind, flags)."""
-    if name == "peer":
-        return {"backend": "peer", "kind": "byol", "flags": []}
+    if name in PEERS:
+        return {"backend": "peer", "kind": "byol", "flags": list(PEERS[name])}
     parts = name.split("-")
     if len(parts) < 2 or parts[0] not in BACKENDS or parts[1] not in ("semppl", "augonly", "full"):
         raise ValueError(f"Unknown config {name!r}.")
@@ -205,25 +213,48 @@ def run_one(name, args, peer_python):
                        f"{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
 
 
-def summarise(runs, names, reference):
+def precision_of(name):
+    """"bf16" for a ``-bf16`` config or ``peer-bf16``, else "fp32"."""
+    return "bf16" if "bf16" in _parse_config(name)["flags"] else "fp32"
+
+
+def summarise(runs, names):
+    """One row per config: medians, and ratios against the peer.
+
+    ``ratio_vs_peer``: against ``peer`` (float32, the former reference);
+    ``ratio_vs_peer_same_precision``: against the fastest peer variant of the
+    same precision; ``ratio_vs_peer_best``: against the fastest peer variant.
+    Ratios whose reference was not run are None.
+    """
+    median_ips = {n: statistics.median(r["images_per_s"] for r in runs if r["config"] == n)
+                  for n in names}
+    peers = {n: v for n, v in median_ips.items() if n in PEERS}
+    best_by_precision = {}
+    for n, v in peers.items():
+        key = precision_of(n)
+        best_by_precision[key] = max(best_by_precision.get(key, 0.0), v)
+    best = max(peers.values()) if peers else None
+
+    def ratio(value, ref):
+        return None if not ref else value / ref
+
     rows = []
-    ref = None
-    if reference in names:
-        ref = statistics.median(r["images_per_s"] for r in runs if r["config"] == reference)
     for name in names:
         mine = [r for r in runs if r["config"] == name]
-        ips = [r["images_per_s"] for r in mine]
-        row = {
+        ips = median_ips[name]
+        rows.append({
             "config": name,
-            "images_per_s_median": statistics.median(ips),
-            "images_per_s_all": ips,
+            "precision": precision_of(name),
+            "images_per_s_median": ips,
+            "images_per_s_all": [r["images_per_s"] for r in mine],
             "step_s_median": statistics.median(s for r in mine for s in r["step_times_s"]),
             "peak_rss_mib_median": statistics.median(r["peak_rss_mib"] for r in mine),
-            "ratio_vs_peer": None if ref is None else statistics.median(ips) / ref,
+            "ratio_vs_peer": ratio(ips, peers.get("peer")),
+            "ratio_vs_peer_same_precision": ratio(ips, best_by_precision.get(precision_of(name))),
+            "ratio_vs_peer_best": ratio(ips, best),
             "jit_compile": mine[0].get("jit_compile"),
             "policy": mine[0].get("policy"),
-        }
-        rows.append(row)
+        })
     by_name = {row["config"]: row for row in rows}
     for row in rows:
         cfg = _parse_config(row["config"])
@@ -244,17 +275,18 @@ def markdown(rows, meta):
         f"timed steps (after {meta['warmup']} warm-up), batch {meta['batch_size']}, "
         f"configs alternated; medians.",
         "",
-        "| config | images/s (median) | step s (median) | ratio vs peer | SemPPL extra vs aug-only | peak RSS MiB | jit_compile | policy | images/s per repetition |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| config | precision | images/s (median) | step s (median) | vs peer fp32 | vs peer, same precision | vs peer at its best | SemPPL extra vs aug-only | peak RSS MiB | jit_compile | policy | images/s per repetition |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        ratio = "" if r["ratio_vs_peer"] is None else f"{r['ratio_vs_peer']:.2f}x"
+        ratios = [("" if r[k] is None else f"{r[k]:.2f}x") for k in (
+            "ratio_vs_peer", "ratio_vs_peer_same_precision", "ratio_vs_peer_best")]
         extra = r.get("extra_work_vs_augonly")
         extra = "" if extra is None else f"{100 * extra:+.1f}%"
         per = ", ".join(f"{x:.1f}" for x in r["images_per_s_all"])
         lines.append(
-            f"| {r['config']} | {r['images_per_s_median']:.2f} | {r['step_s_median']:.3f} | "
-            f"{ratio} | {extra} | {r['peak_rss_mib_median']:.0f} | {r['jit_compile']} | "
+            f"| {r['config']} | {r['precision']} | {r['images_per_s_median']:.2f} | "
+            f"{r['step_s_median']:.3f} | {' | '.join(ratios)} | {extra} | {r['peak_rss_mib_median']:.0f} | {r['jit_compile']} | "
             f"{r['policy']} | {per} |"
         )
     return "\n".join(lines) + "\n"
@@ -346,11 +378,11 @@ def main(argv=None):
     names = [n.strip() for n in args.configs.split(",") if n.strip()]
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     if args.no_peer:
-        names = [n for n in names if n != "peer"]
+        names = [n for n in names if n not in PEERS]
     for n in names:
         _parse_config(n)
     log = lambda msg: print(msg, flush=True)  # noqa: E731
-    peer_python = ensure_peer_venv(log) if "peer" in names else None
+    peer_python = ensure_peer_venv(log) if any(n in PEERS for n in names) else None
     meta = {
         "command": "python benchmarks/throughput.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
@@ -361,7 +393,7 @@ def main(argv=None):
     }
     runs = run_table(names, args, peer_python, log)
     meta["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
-    rows = summarise(runs, names, "peer")
+    rows = summarise(runs, names)
     text = markdown(rows, meta)
     result = {"meta": meta, "rows": rows, "runs": runs}
     if args.scaling:

@@ -63,6 +63,13 @@ def _generate(root, classes, per_class, seed=0):
             Image.fromarray(pixels).save(root / name / f"{c}{i:04d}.jpg", quality=90)
 
 
+def generate_cifar_like(root, classes, per_class, seed=0):
+    """Writes generated root/<class>/<file>.jpg (no archive needed); returns root."""
+    root = pathlib.Path(root)
+    _generate(root, classes, per_class, seed=seed)
+    return root
+
+
 def extract_cifar_slice(root, classes, per_class):
     """Writes root/<class>/<file>.jpg, ``per_class`` JPEGs of each class; returns root."""
     root = pathlib.Path(root)

@@ -52,3 +52,35 @@ def test_conv_microbenchmark_runs_on_all_three_frameworks():
     names = [row.split("|")[1].strip() for row in rows]
     assert names == ["tensorflow (oneDNN)", "jax (XLA:CPU)", "torch NCHW", "torch channels_last"]
     assert rows[0].split("|")[3].strip() == "1.00x"
+
+
+@pytest.mark.backend_free
+def test_ratios_compare_each_config_with_the_peer_at_its_own_precision():
+    """Hand-computed: fp32 configs against the faster of peer / peer-cl, bf16 ones
+    against peer-bf16, and every config against the fastest peer variant."""
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    try:
+        from throughput import markdown, summarise
+    finally:
+        sys.path.pop(0)
+    speeds = {"peer": [20.0, 20.0], "peer-cl": [25.0, 25.0], "peer-bf16": [40.0, 50.0],
+              "tensorflow-semppl": [20.0, 21.0, 22.0], "tensorflow-semppl-bf16": [30.0]}
+    runs = [{"config": name, "images_per_s": v, "step_times_s": [64 / v], "peak_rss_mib": 1.0}
+            for name, values in speeds.items() for v in values]
+    rows = {r["config"]: r for r in summarise(runs, list(speeds))}
+    fp32, bf16 = rows["tensorflow-semppl"], rows["tensorflow-semppl-bf16"]
+    assert (fp32["precision"], bf16["precision"]) == ("fp32", "bf16")
+    assert fp32["ratio_vs_peer"] == pytest.approx(21.0 / 20.0)
+    assert fp32["ratio_vs_peer_same_precision"] == pytest.approx(21.0 / 25.0)
+    assert fp32["ratio_vs_peer_best"] == pytest.approx(21.0 / 45.0)
+    assert bf16["ratio_vs_peer_same_precision"] == pytest.approx(30.0 / 45.0)
+    assert bf16["ratio_vs_peer_best"] == pytest.approx(30.0 / 45.0)
+    assert rows["peer-bf16"]["ratio_vs_peer_same_precision"] == pytest.approx(1.0)
+    # Without any peer in the run, no ratio is made up.
+    alone = summarise([r for r in runs if r["config"] == "tensorflow-semppl"],
+                      ["tensorflow-semppl"])[0]
+    assert alone["ratio_vs_peer"] is None and alone["ratio_vs_peer_best"] is None
+    text = markdown(list(rows.values()), {"command": "c", "machine": "m", "loadavg_before": 0,
+                                          "loadavg_after": 0, "repeats": 2, "steps": 1,
+                                          "warmup": 1, "batch_size": 64})
+    assert "| tensorflow-semppl-bf16 | bf16 | 30.00 |" in text and "0.67x | 0.67x" in text

@@ -1,0 +1,87 @@
+"""The CIFAR-10 quality benchmark trains, saves its models, and re-scores them elsewhere."""
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+
+import pytest
+
+from tests.cifar_slice import generate_cifar_like
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(ROOT, "benchmarks", "cifar10_quality.py")
+CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+           "truck")
+TINY = ["--labels-per-class", "4", "--epochs", "1", "--batch-size", "32",
+        "--labelled-per-batch", "8", "--widths", "4,8,8", "--linear-epochs", "1",
+        "--finetune-epochs", "1", "--precision", "fp32"]
+
+
+def _run(args, tmp_path):
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    env.pop("SEMPPL_CIFAR_TAR", None)
+    return subprocess.run([sys.executable, SCRIPT] + args, cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=900)
+
+
+@pytest.mark.backend_free  # the script runs in subprocesses under the session's backend
+@pytest.mark.integration
+@pytest.mark.slow
+def test_trains_saves_and_scores_on_another_folder(tmp_path):
+    train = generate_cifar_like(tmp_path / "src" / "train", CLASSES, 20)
+    archive = tmp_path / "train.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(train, arcname="train")
+    out = tmp_path / "res" / "run"
+    proc = _run(["--archive", str(archive), "--out", str(out)] + TINY, tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    record = json.loads(out.with_suffix(".json").read_text())
+    meta, results = record["meta"], record["results"]
+    # 20 per class, 10 % held out -> 18 left, 4 of them labelled per class.
+    assert meta["labelled"] == 40 and meta["validation"] == 20 and meta["train_images"] == 180
+    assert meta["queue_size"] == 40  # labelled count in whole labelled batches, >= the batch
+    assert str(archive) not in meta["command"]
+    for method in ("semppl", "no_semantic_positives", "supervised"):
+        assert all(0.0 <= results[method][p] <= 1.0 for p in ("knn", "linear", "finetune"))
+        for kind in ("encoder", "finetuned"):
+            assert (out / f"{method}_{kind}.keras").is_file()
+    assert len(results["semppl"]["history"]["pseudo_label_accuracy"]) == 1
+    assert "| semppl |" in out.with_suffix(".md").read_text()
+
+    other = generate_cifar_like(tmp_path / "other", CLASSES, 6, seed=1)
+    proc = _run(["--score", str(other), "--out", str(out), "--score-labels-per-class", "2"],
+                tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "60 images; k-NN and probe fitted on 20, scored on 40" in proc.stdout
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| s") or
+            line.startswith("| n")]
+    assert len(rows) == 3, proc.stdout
+    wrong = generate_cifar_like(tmp_path / "wrong", ("cat", "dog"), 2)
+    proc = _run(["--score", str(wrong), "--out", str(out)], tmp_path)
+    assert proc.returncode != 0 and "must hold one folder per CIFAR-10 class" in proc.stderr
+
+
+@pytest.mark.backend_free
+def test_score_rejects_a_folder_without_cifar_classes(tmp_path):
+    folder = generate_cifar_like(tmp_path / "wrong", ("cat", "dog"), 2)
+    proc = _run(["--score", str(folder), "--out", str(tmp_path / "missing")], tmp_path)
+    assert proc.returncode != 0 and "--out: saved models not found" in proc.stderr
+    proc = _run(["--labels-per-class", "4"], tmp_path)
+    assert proc.returncode != 0 and "--archive" in proc.stderr
+
+
+@pytest.mark.backend_free
+def test_default_queue_size():
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    try:
+        from cifar10_quality import default_queue_size, public_arguments
+    finally:
+        sys.path.pop(0)
+    assert default_queue_size(500, 64, 256) == 512
+    assert default_queue_size(4000, 64, 256) == 2560
+    assert default_queue_size(40, 8, 32) == 40
+    assert default_queue_size(10, 8, 32) == 32
+    assert public_arguments(["--archive", "a.tgz", "--epochs", "2", "--archive=b"]) == [
+        "--epochs", "2"]
