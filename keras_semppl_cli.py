@@ -3,9 +3,11 @@
 A module outside the `keras_semppl` package, so that the command parses its
 arguments (and answers `--help`) before Keras and TensorFlow are imported.
 It also keeps TensorFlow's C++ start-up log out of a default run: the log
-level is set before TensorFlow loads, and the two lines that TensorFlow 2.2x
-prints regardless of that level (the oneDNN notice and absl's "before
-InitializeLog" warning, once per loaded library) are dropped from stderr.
+level is set before TensorFlow loads, and the lines that TensorFlow 2.2x
+prints regardless of that level (the oneDNN notice, absl's "before
+InitializeLog" warning and other absl INFO/WARNING lines printed before the
+level is read, and, on a machine without an NVIDIA driver, the GPU build's
+failed cuInit) are dropped from stderr.
 Set ``TF_CPP_MIN_LOG_LEVEL`` yourself to see TensorFlow's log unfiltered.
 """
 
@@ -20,7 +22,19 @@ PARSING = False
 
 _NOISE = re.compile(
     r"oneDNN custom operations are on"
-    r"|All log messages before absl::InitializeLog\(\) is called are written to STDERR")
+    r"|All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    # absl INFO / WARNING lines printed before TensorFlow reads its log level
+    # (level 2 hides exactly these), e.g. "I0000 00:00:17.. 12 cudart_stub.cc:31] ...".
+    r"|^[IW]\d{4} [\d:.]+\s+\d+ \S+:\d+\] ")
+#: The GPU build of TensorFlow on a machine without an NVIDIA driver reports a
+#: failed cuInit as an error although it then runs on the CPU as asked; kept
+#: where a driver exists, since there it is a real problem.
+_NO_DRIVER = re.compile(r"^E\d{4} .*\] failed call to cuInit")
+
+
+def is_noise(line, has_driver):
+    """True for a TensorFlow start-up line that a default run drops."""
+    return bool(_NOISE.search(line) or (not has_driver and _NO_DRIVER.search(line)))
 
 
 def _filter_stderr():
@@ -33,10 +47,12 @@ def _filter_stderr():
     os.dup2(write_end, 2)
     os.close(write_end)
 
+    has_driver = os.path.exists("/dev/nvidiactl")
+
     def forward():
         with os.fdopen(read_end, "rb") as pipe:
             for line in pipe:
-                if not _NOISE.search(line.decode("utf-8", "replace")):
+                if not is_noise(line.decode("utf-8", "replace"), has_driver):
                     os.write(original, line)
 
     thread = threading.Thread(target=forward, daemon=True)

@@ -54,3 +54,25 @@ def test_short_train_is_quiet_and_logs_to_tensorboard(tmp_path):
     knn = validation.get("epoch_knn_accuracy", ())
     assert len(knn) == EPOCHS and all(0.0 <= v <= 1.0 for v in knn), sorted(validation)
     assert glob.glob(str(logdir / "train" / "events.out.tfevents.*"))
+
+
+@pytest.mark.backend_free
+def test_stderr_filter_drops_tensorflow_start_up_lines_only():
+    """Lines as TensorFlow 2.21's GPU build prints them on a CPU-only machine."""
+    import keras_semppl_cli
+
+    start_up = [
+        "I0000 00:00:1796015310.843954    7852 cudart_stub.cc:31] Could not find cuda "
+        "drivers on your machine, GPU will not be used.",
+        "W0000 00:00:1796015310.843954    7852 port.cc:9] anything at warning level",
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+    ]
+    no_driver = ("E0000 00:00:1796015310.859000    7852 cuda_platform.cc:52] failed call to "
+                 "cuInit: INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)")
+    kept = ["Epoch 1/2", "ValueError: --epochs must be positive",
+            "E0000 00:00:1796015310.859000    7852 other.cc:52] a real error",
+            "I0000 is not a log line without its source location"]
+    assert all(keras_semppl_cli.is_noise(line, has_driver=False) for line in start_up)
+    assert keras_semppl_cli.is_noise(no_driver, has_driver=False)
+    assert not keras_semppl_cli.is_noise(no_driver, has_driver=True)
+    assert not any(keras_semppl_cli.is_noise(line, has_driver=False) for line in kept)
