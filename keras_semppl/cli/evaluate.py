@@ -37,6 +37,7 @@ def add_arguments(parser):
 
 def run(args):
     from keras_semppl.data.sources import resolve_dataset
+    from keras_semppl.io.atomic import write_text
     from keras_semppl.evaluation.embed import encoder_image_size
     from keras_semppl.evaluation.embed import load_encoder
     from keras_semppl.evaluation.protocols import evaluate_arrays
@@ -57,7 +58,6 @@ def run(args):
     )
     print(report.to_text(confusion=not args.no_confusion))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(report.to_dict(), f, indent=1)
+        write_text(args.json, json.dumps(report.to_dict(), indent=1))
         print(f"saved {args.json}")
     return 0
