@@ -7,3 +7,6 @@ from keras_semppl.callbacks.knn_monitor import LinearProbeMonitor
 from keras_semppl.callbacks.guards import DivergenceError
 from keras_semppl.callbacks.guards import DivergenceGuard
 from keras_semppl.callbacks.guards import ZeroLearningRateWarning
+from keras_semppl.callbacks.checkpoint import AtomicCheckpoint
+from keras_semppl.callbacks.checkpoint import fit_resumable
+from keras_semppl.callbacks.checkpoint import latest_checkpoint
