@@ -43,8 +43,14 @@ def run(args):
     from keras_semppl.evaluation.protocols import evaluate_arrays
     from keras_semppl.evaluation.protocols import parse_protocols
 
+    from keras_semppl.io.atomic import check_keras_file
+
     protocols = parse_protocols(args.protocol)
-    encoder = load_encoder(args.model)
+    try:
+        check_keras_file(args.model, "MODEL")
+        encoder = load_encoder(args.model)
+    except ValueError as error:
+        raise SystemExit(f"semppl evaluate: {error}") from None
     data = resolve_dataset(args.dataset, data_dir=args.data_dir,
                            image_size=encoder_image_size(encoder),
                            label_fraction=args.label_fraction,

@@ -65,6 +65,10 @@ def _views_of(element):
     return []
 
 
+# Augmentations (resizing, colour jitter) may overshoot [0, 1] by rounding.
+_SLACK = 1e-3
+
+
 def check_image_array(images, name="images"):
     """Raises ValueError unless ``images`` are finite floats in [0, 1].
 
@@ -85,7 +89,7 @@ def check_image_array(images, name="images"):
             f"{name} holds {len(bad)} NaN or inf pixel value(s); the first is in example "
             f"{int(bad[0][0])} at index {tuple(int(i) for i in bad[0])}.")
     low, high = float(values.min()), float(values.max())
-    if low < 0.0 or high > 1.0:
+    if low < -_SLACK or high > 1.0 + _SLACK:
         raise ValueError(f"{name} must lie in [0, 1]; got range [{low}, {high}].")
 
 
@@ -123,7 +127,7 @@ def _guard_dataset(dataset, num_classes):
                  "the batch:", count, first]))
             safe = tf.where(finite, view, tf.zeros_like(view))
             checks.append(tf.debugging.Assert(
-                tf.reduce_all((safe >= 0) & (safe <= 1)),
+                tf.reduce_all((safe >= -_SLACK) & (safe <= 1 + _SLACK)),
                 [f"{name} must lie in [0, 1]; got min and max:", tf.reduce_min(safe),
                  tf.reduce_max(safe)]))
         with tf.control_dependencies(checks):
