@@ -127,8 +127,6 @@ def fit_resumable(build_model, epoch_dataset, epochs, steps_per_epoch, checkpoin
         import keras_semppl.models  # noqa: F401  (registers the serialisable classes)
 
         model = keras.saving.load_model(latest)
-        if verbose:
-            print(f"resuming from {latest} (optimizer step {_step(model)})")
     done = _step(model)
     start_epoch, skip = divmod(done, steps_per_epoch)
     checkpoint = AtomicCheckpoint(checkpoint_dir, every_steps=every_steps, keep=keep)

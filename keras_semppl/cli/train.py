@@ -411,7 +411,11 @@ def fit_semppl(plan, data, dataset, views, steps_per_epoch, epoch_dataset=None):
     start = time.time()
     if plan.checkpoint_dir is not None:
         from keras_semppl.callbacks.checkpoint import fit_resumable
+        from keras_semppl.callbacks.checkpoint import latest_checkpoint
 
+        latest = latest_checkpoint(plan.checkpoint_dir)
+        if latest is not None:
+            print(f"resuming from {latest}")
         model, history = fit_resumable(
             build, epoch_dataset, plan.epochs, steps_per_epoch, plan.checkpoint_dir,
             every_steps=plan.checkpoint_every_steps, keep=plan.keep, verbose=plan.verbose)
@@ -528,7 +532,7 @@ def execute(plan):
     except DivergenceError as error:
         kept = f" {plan.output} was left as it was." if os.path.exists(plan.output) else ""
         raise SystemExit(f"semppl train: {error} Nothing was saved.{kept}") from None
-    if plan.plots:
+    if plan.plots and history:
         write_plots(plan, history)
 
     results = {
@@ -539,7 +543,7 @@ def execute(plan):
         "knn_k": knn_neighbours(data.labels),
         "semppl_seconds": round(seconds, 1),
     }
-    if plan.semantic_positives:
+    if plan.semantic_positives and history.get("pseudo_label_accuracy"):
         results["final_pseudo_label_accuracy"] = float(
             history["pseudo_label_accuracy"][-1])
     if not plan.is_digits:
