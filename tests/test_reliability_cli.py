@@ -95,3 +95,25 @@ def test_checkpoint_dir_saves_keeps_and_resumes(tmp_path, capsys):
     # The same command again: resumes at step 6 of 6, trains nothing more.
     assert main(argv[:-len(TINY[2:])] + TINY[2:]) == 0
     assert "resuming from" in capsys.readouterr().out
+
+
+@pytest.mark.backend_free
+def test_skip_corrupt_reaches_the_image_folder_loader(tmp_path):
+    from keras_semppl.cli.main import build_parser
+    from keras_semppl.cli.train import load_data
+    from keras_semppl.cli.train import resolve_plan
+
+    root = tmp_path / "data"
+    for c, name in enumerate(("a", "b")):
+        (root / name).mkdir(parents=True)
+        for i in range(6):
+            Image.fromarray(np.full((8, 8, 3), 30 * c + 5 * i, np.uint8)).save(
+                root / name / f"{i}.png")
+    (root / "a" / "broken.png").write_bytes(b"not an image")
+    argv = ["train", "--dataset", f"folder:{root}", "--output", str(tmp_path / "m.keras"),
+            "--labels-per-class", "2", "--val-fraction", "0.2"] + TINY
+    message = str(pytest.raises(SystemExit, load_data,
+                                resolve_plan(build_parser().parse_args(argv))).value.code)
+    assert "broken.png" in message and "--skip-corrupt" in message and "\n" not in message
+    data = load_data(resolve_plan(build_parser().parse_args(argv + ["--skip-corrupt"])))
+    assert len(data.skipped) == 1 and data.skipped[0].endswith("broken.png")
