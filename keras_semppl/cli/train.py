@@ -413,6 +413,7 @@ def fit_semppl(plan, data, dataset, views, steps_per_epoch, epoch_dataset=None):
         from keras_semppl.callbacks.checkpoint import fit_resumable
         from keras_semppl.callbacks.checkpoint import latest_checkpoint
 
+        _check_same_run(plan)
         latest = latest_checkpoint(plan.checkpoint_dir)
         if latest is not None:
             print(f"resuming from {latest}")
@@ -424,6 +425,36 @@ def fit_semppl(plan, data, dataset, views, steps_per_epoch, epoch_dataset=None):
     history = model.fit(dataset, epochs=plan.epochs, verbose=plan.verbose,
                         steps_per_epoch=plan.steps_per_epoch)
     return model, history.history, time.time() - start
+
+
+# Plan fields that may change between a run and its resumption.
+_FREE_ON_RESUME = ("verbose", "output", "plots", "report_json", "baseline", "classical",
+                   "checkpoint_dir", "checkpoint_every_steps", "keep")
+
+
+def _check_same_run(plan):
+    """Records the plan in --checkpoint-dir; SystemExit if it holds another run's.
+
+    A checkpoint carries its own model and optimizer (schedule included), so
+    resuming it under other training flags would silently mix two runs.
+    """
+    from keras_semppl.io.atomic import write_text
+
+    settings = {k: v for k, v in dataclasses.asdict(plan).items() if k not in _FREE_ON_RESUME}
+    path = os.path.join(plan.checkpoint_dir, "run.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            recorded = json.load(f)
+        changed = sorted(k for k in set(settings) | set(recorded)
+                         if settings.get(k) != recorded.get(k))
+        if changed:
+            details = ", ".join(f"{k}: {recorded.get(k)!r} there, {settings.get(k)!r} now"
+                                for k in changed)
+            raise SystemExit(f"--checkpoint-dir {plan.checkpoint_dir!r} holds a run with other "
+                             f"settings ({details}); rerun with the same flags or use "
+                             "another folder.")
+    else:
+        write_text(path, json.dumps(settings, indent=1, sort_keys=True))
 
 
 def _build_model(plan, data, views, channels, device_views, total_steps, options):
