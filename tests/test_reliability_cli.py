@@ -90,7 +90,7 @@ def test_checkpoint_dir_saves_keeps_and_resumes(tmp_path, capsys):
     argv = ["train", "--output", str(tmp_path / "m.keras"), "--checkpoint-dir", str(ckpt),
             "--keep", "2", "--steps-per-epoch", "2", "--epochs", "3"] + TINY[2:]
     assert main(argv) == 0
-    assert sorted(os.listdir(ckpt)) == ["ckpt-00000004.keras", "ckpt-00000006.keras"]
+    assert sorted(os.listdir(ckpt)) == ["ckpt-00000004.keras", "ckpt-00000006.keras", "run.json"]
     capsys.readouterr()
     # The same command again: resumes at step 6 of 6, trains nothing more.
     assert main(argv) == 0
