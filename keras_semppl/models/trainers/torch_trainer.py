@@ -43,11 +43,11 @@ class TorchSemPPLTrainer(SemPPLTrainerBase):
     def _should_torch_compile(self):
         """Never `torch.compile` the SemPPL step.
 
-        Under `torch.compile` the step's backward pass fails ("a variable
-        needed for gradient computation has been modified by an inplace
-        operation": the queue and target writes follow the forward pass).
-        Files saved on JAX or TensorFlow store ``jit_compile=True``; on torch
-        the step then runs eagerly instead, with a warning.
+        Under `torch.compile` the step fails for some models (an in-place
+        modification error in the backward pass, or an Inductor lowering
+        error for the model `semppl train` builds). Files saved on JAX or
+        TensorFlow store ``jit_compile=True``; on torch the step then runs
+        eagerly instead, with a warning.
         """
         if self.jit_compile:
             warnings.warn(
