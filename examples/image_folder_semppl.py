@@ -58,6 +58,7 @@ from keras_semppl.encoders import resnet50
 from keras_semppl.encoders import small_convnet
 from keras_semppl.evaluation import embed_images
 from keras_semppl.evaluation import knn_classify
+from keras_semppl.io import save_model
 from keras_semppl.models import SemPPL
 from keras_semppl.schedules import WarmupCosineDecay
 
@@ -207,8 +208,8 @@ accuracy = float(np.mean(predictions == data.val_labels))
 print(f"k-NN accuracy on {len(data.val_labels)} held-out images: {accuracy:.3f}")
 
 OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
-model.save(OUTPUT_DIR / "semppl.keras")
-encoder.save(OUTPUT_DIR / "encoder.keras")
+save_model(model, OUTPUT_DIR / "semppl.keras")  # atomic: never a half-written file
+save_model(encoder, OUTPUT_DIR / "encoder.keras")
 if demo_dir is not None:
     demo_dir.cleanup()
 print(json.dumps({"backend": keras.backend.backend(), "classes": list(data.class_names),

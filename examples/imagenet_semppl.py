@@ -61,10 +61,12 @@ import tensorflow as tf
 
 from keras_semppl.augment import byol_view_configs
 from keras_semppl.augment import make_view_fn
+from keras_semppl.callbacks import AtomicCheckpoint
 from keras_semppl.data.tfds_source import ImagenetSubset
 from keras_semppl.data.tfds_source import tfds_imagenet_subset
 from keras_semppl.encoders import resnet50
 from keras_semppl.evaluation import knn_classify
+from keras_semppl.io import save_model
 from keras_semppl.models import SemPPL
 from keras_semppl.optimizers import LARS
 from keras_semppl.schedules import WarmupCosineDecay
@@ -280,16 +282,19 @@ with scope:
 """
 ## Training
 
-`ModelCheckpoint` writes the whole model (online and target networks,
-queue, optimizer state) after every epoch, so a preempted run can resume
-with `keras.saving.load_model(...)` and `fit(initial_epoch=...)`.
+`AtomicCheckpoint` writes the whole model (online and target networks,
+queue, optimizer state, random-seed states) after every epoch, through a
+temporary file that is renamed into place, so a run killed mid-save keeps
+its previous checkpoint; it keeps the newest two. For an exact resume
+(same batches, same random draws) see `keras_semppl.callbacks.fit_resumable`
+and `semppl train --checkpoint-dir`.
 """
 
 OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
 start = time.time()
 history = model.fit(
     dataset, epochs=EPOCHS, steps_per_epoch=steps_per_epoch,
-    callbacks=[keras.callbacks.ModelCheckpoint(OUTPUT_DIR / "checkpoint.keras")],
+    callbacks=[AtomicCheckpoint(OUTPUT_DIR / "checkpoints", keep=2)],
     verbose=2 if DRY_RUN else "auto",
 )
 fit_seconds = time.time() - start
@@ -336,8 +341,8 @@ print(f"k-NN top-1 accuracy on {len(query_labels)} validation images: {accuracy:
 ## Saving
 """
 
-model.save(OUTPUT_DIR / "imagenet_semppl.keras")
-trained_encoder.save(OUTPUT_DIR / "imagenet_encoder.keras")
+save_model(model, OUTPUT_DIR / "imagenet_semppl.keras")
+save_model(trained_encoder, OUTPUT_DIR / "imagenet_encoder.keras")
 print(json.dumps({
     "backend": keras.backend.backend(),
     "dry_run": DRY_RUN,

@@ -105,7 +105,9 @@ def test_imagenet_example_dry_run(tmp_path):
     summary = _run_example("imagenet_semppl.py", env)
     assert summary["dry_run"] is True and summary["backend"] == _backend()
     assert np.isfinite(summary["final_loss"])
-    _check_saved(summary, "imagenet_semppl.keras", "imagenet_encoder.keras", "checkpoint.keras")
+    _check_saved(summary, "imagenet_semppl.keras", "imagenet_encoder.keras")
+    checkpoints = sorted((pathlib.Path(summary["saved"]) / "checkpoints").glob("ckpt-*.keras"))
+    assert checkpoints and not list(pathlib.Path(summary["saved"]).rglob(".*.tmp-*"))
 
 
 def _make_notebook_module():

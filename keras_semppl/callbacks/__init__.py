@@ -4,3 +4,9 @@ from keras_semppl.callbacks.history_io import load_history
 from keras_semppl.callbacks.history_io import save_history_json
 from keras_semppl.callbacks.knn_monitor import KNNMonitor
 from keras_semppl.callbacks.knn_monitor import LinearProbeMonitor
+from keras_semppl.callbacks.guards import DivergenceError
+from keras_semppl.callbacks.guards import DivergenceGuard
+from keras_semppl.callbacks.guards import ZeroLearningRateWarning
+from keras_semppl.callbacks.checkpoint import AtomicCheckpoint
+from keras_semppl.callbacks.checkpoint import fit_resumable
+from keras_semppl.callbacks.checkpoint import latest_checkpoint

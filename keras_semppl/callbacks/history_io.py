@@ -3,7 +3,8 @@
 import csv
 import json
 import math
-import os
+
+from keras_semppl.io.atomic import write_text
 
 
 def _clean(value):
@@ -19,11 +20,7 @@ def save_history_json(history, path):
     """
     logs = getattr(history, "history", history)
     data = {key: [_clean(v) for v in values] for key, values in logs.items()}
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(data, f, indent=1)
-    return path
+    return write_text(path, json.dumps(data, indent=1))
 
 
 def load_history(path):

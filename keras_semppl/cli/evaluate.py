@@ -37,13 +37,20 @@ def add_arguments(parser):
 
 def run(args):
     from keras_semppl.data.sources import resolve_dataset
+    from keras_semppl.io.atomic import write_text
     from keras_semppl.evaluation.embed import encoder_image_size
     from keras_semppl.evaluation.embed import load_encoder
     from keras_semppl.evaluation.protocols import evaluate_arrays
     from keras_semppl.evaluation.protocols import parse_protocols
 
+    from keras_semppl.io.atomic import check_keras_file
+
     protocols = parse_protocols(args.protocol)
-    encoder = load_encoder(args.model)
+    try:
+        check_keras_file(args.model, "MODEL")
+        encoder = load_encoder(args.model)
+    except ValueError as error:
+        raise SystemExit(f"semppl evaluate: {error}") from None
     data = resolve_dataset(args.dataset, data_dir=args.data_dir,
                            image_size=encoder_image_size(encoder),
                            label_fraction=args.label_fraction,
@@ -57,7 +64,6 @@ def run(args):
     )
     print(report.to_text(confusion=not args.no_confusion))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(report.to_dict(), f, indent=1)
+        write_text(args.json, json.dumps(report.to_dict(), indent=1))
         print(f"saved {args.json}")
     return 0

@@ -36,14 +36,30 @@ def run(args):
     from keras_semppl.callbacks.history_io import load_history
     from keras_semppl.plots.training_curves import plot_training_curves
 
+    from keras_semppl.io.atomic import check_keras_file
+
     if args.history is None and not args.views:
         raise SystemExit("semppl plot: give a HISTORY file, --views, or both.")
+    history = None
+    if args.history is not None:
+        if not os.path.isfile(args.history):
+            raise SystemExit(f"semppl plot: HISTORY {args.history!r} does not exist.")
+        try:
+            history = load_history(args.history)
+        except (ValueError, KeyError, UnicodeDecodeError) as error:
+            raise SystemExit(f"semppl plot: HISTORY {args.history!r} is not a JSON history "
+                             f"or a CSVLogger file ({error}).") from None
+    if args.model:
+        try:
+            check_keras_file(args.model, "--model")
+        except ValueError as error:
+            raise SystemExit(f"semppl plot: {error}") from None
     os.makedirs(args.out, exist_ok=True)
     if args.views:
         print(f"saved {_plot_views(args)}")
     if args.history is None:
         return 0
-    curves = plot_training_curves(load_history(args.history),
+    curves = plot_training_curves(history,
                                   os.path.join(args.out, "training_curves.png"))
     print(f"saved {curves}")
     if args.model:

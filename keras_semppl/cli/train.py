@@ -39,6 +39,9 @@ def add_arguments(parser):
     parser.add_argument("--data-dir", default=None, help="TFDS data directory.")
     parser.add_argument("--unlabelled-dir", default=None,
                         help="extra folder of unlabelled images (with --dataset folder:PATH).")
+    parser.add_argument("--skip-corrupt", action="store_true",
+                        help="skip undecodable image files (with --dataset folder:PATH) "
+                             "instead of stopping; the summary counts them.")
     parser.add_argument("--val-fraction", type=float, default=None,
                         help="held-out share of the labelled pool when the data set has no "
                              "test split (default 0.1; digits 0.2).")
@@ -86,6 +89,13 @@ def add_arguments(parser):
     parser.add_argument("--output", default=None,
                         help="where the trained model is saved (.keras; default "
                              "runs/semppl_digits.keras for digits, else runs/semppl.keras).")
+    parser.add_argument("--checkpoint-dir", default=None, metavar="DIR",
+                        help="save the model atomically into DIR at every epoch end; "
+                             "rerunning the same command resumes exactly from the latest.")
+    parser.add_argument("--checkpoint-every-steps", type=int, default=None, metavar="N",
+                        help="with --checkpoint-dir, also save every N optimizer steps.")
+    parser.add_argument("--keep", type=int, default=3, metavar="K",
+                        help="with --checkpoint-dir, keep the newest K checkpoints (default 3).")
     parser.add_argument("--no-baseline", action="store_true", help="skip the supervised baseline.")
     parser.add_argument("--no-classical", action="store_true",
                         help="skip the raw-pixel baselines (k-NN, logistic regression, "
@@ -154,6 +164,10 @@ class TrainPlan:
     output: str
     seed: int
     verbose: int
+    skip_corrupt: bool = False
+    checkpoint_dir: Optional[str] = None
+    checkpoint_every_steps: Optional[int] = None
+    keep: int = 3
 
     @property
     def is_digits(self):
@@ -179,6 +193,8 @@ def _check_dataset_flags(args):
         _fail("--dataset", "folder:PATH needs a path.")
     if args.unlabelled_dir is not None and not args.dataset.startswith("folder:"):
         _fail("--unlabelled-dir", f"needs --dataset folder:PATH; got --dataset {args.dataset!r}.")
+    if getattr(args, "skip_corrupt", False) and not args.dataset.startswith("folder:"):
+        _fail("--skip-corrupt", f"needs --dataset folder:PATH; got --dataset {args.dataset!r}.")
 
 
 def _check_numbers(args):
@@ -193,6 +209,18 @@ def _check_numbers(args):
         _fail("--label-fraction", f"must be in (0, 1]; got {args.label_fraction}.")
     if args.val_fraction is not None and not 0 <= args.val_fraction < 1:
         _fail("--val-fraction", f"must be in [0, 1); got {args.val_fraction}.")
+    if args.queue_size < args.batch_size:
+        _fail("--queue-size", f"must be at least --batch-size={args.batch_size} (a batch's "
+              f"labelled examples enter the queue at once); got {args.queue_size}.")
+    if args.knn_k <= 0 or args.knn_k > args.queue_size:
+        _fail("--knn-k", f"must be in [1, --queue-size={args.queue_size}]; got {args.knn_k}.")
+    every = getattr(args, "checkpoint_every_steps", None)
+    if every is not None and every <= 0:
+        _fail("--checkpoint-every-steps", f"must be positive; got {every}.")
+    if getattr(args, "keep", 3) <= 0:
+        _fail("--keep", f"must be positive; got {args.keep}.")
+    if every is not None and getattr(args, "checkpoint_dir", None) is None:
+        _fail("--checkpoint-every-steps", "needs --checkpoint-dir.")
     if not 0 <= args.labelled_per_batch < args.batch_size:
         _fail("--labelled-per-batch",
               f"must be in [0, --batch-size={args.batch_size}); got {args.labelled_per_batch}.")
@@ -219,6 +247,18 @@ def resolve_plan(args):
     output = args.output or ("runs/semppl_digits.keras" if digits else "runs/semppl.keras")
     if not output.endswith(".keras"):
         _fail("--output", f"must end with .keras; got {output!r}.")
+    from keras_semppl.io.atomic import check_writable_folder
+
+    for flag, path in (("--output", output), ("--report-json", args.report_json),
+                       ("--plots", None if args.plots is None
+                        else os.path.join(args.plots, "history.json")),
+                       ("--checkpoint-dir", None if getattr(args, "checkpoint_dir", None) is None
+                        else os.path.join(args.checkpoint_dir, "ckpt.keras"))):
+        if path is not None:
+            try:
+                check_writable_folder(path, flag)
+            except ValueError as error:
+                raise SystemExit(str(error)) from None
     preset = args.views_preset or ("digits" if digits else "cifar")
     num_large, num_small = _view_counts(preset, args.num_large_views, args.num_small_views)
     no_budget = args.label_fraction is None and args.labels_per_class is None
@@ -257,6 +297,10 @@ def resolve_plan(args):
         output=output,
         seed=args.seed,
         verbose=args.verbose,
+        skip_corrupt=getattr(args, "skip_corrupt", False),
+        checkpoint_dir=getattr(args, "checkpoint_dir", None),
+        checkpoint_every_steps=getattr(args, "checkpoint_every_steps", None),
+        keep=getattr(args, "keep", 3),
     )
 
 
@@ -279,10 +323,15 @@ def load_data(plan):
                                label_fraction=plan.label_fraction,
                                labels_per_class=plan.labels_per_class, seed=plan.seed,
                                val_fraction=plan.val_fraction,
-                               unlabelled_dir=plan.unlabelled_dir)
+                               unlabelled_dir=plan.unlabelled_dir,
+                               skip_corrupt=plan.skip_corrupt)
     except ValueError as error:
         hint = " Pass --image-size." if "image_size" in str(error) else ""
+        hint += " Pass --skip-corrupt to skip such files." if "skip_corrupt" in str(error) else ""
         raise SystemExit(f"--dataset {plan.dataset!r}: {error}{hint}") from None
+    if data.num_classes < 2:
+        raise SystemExit(f"--dataset {plan.dataset!r}: found {data.num_classes} class; SemPPL "
+                         "needs at least 2 (one sub-folder per class).")
     if len(data.val_labels) == 0:
         raise SystemExit("--val-fraction: the held-out set is empty; raise it.")
     return data
@@ -304,15 +353,21 @@ def build_encoder(plan, size, channels, name=None):
     return build(input_shape=shape, stem=stem, **kwargs)
 
 
-def training_dataset(plan, data, view_fn):
-    """(tf.data batches of views, steps per epoch)."""
+def epoch_seed(seed, epoch):
+    """The data seed of one epoch under --checkpoint-dir: a function of (seed, epoch)."""
+    return int(seed) * 100003 + int(epoch) + 1
+
+
+def training_dataset(plan, data, view_fn, seed=None):
+    """(tf.data batches of views, steps per epoch); ``seed`` overrides the plan's."""
     from keras_semppl.data.pipeline import make_training_dataset
 
     repeat = plan.steps_per_epoch is not None
     try:
         dataset = make_training_dataset(
             data.images, data.labels, plan.batch_size, view_fn, true_labels=data.true_labels,
-            seed=plan.seed, labelled_per_batch=plan.labelled_per_batch,
+            seed=plan.seed if seed is None else seed,
+            labelled_per_batch=plan.labelled_per_batch,
             num_classes=data.num_classes, repeat=repeat)
     except ValueError as error:
         raise SystemExit(f"--batch-size/--labelled-per-batch: {error}") from None
@@ -331,19 +386,20 @@ def distribution(plan):
     return engine
 
 
-def fit_semppl(plan, data, dataset, views, steps_per_epoch):
+def fit_semppl(plan, data, dataset, views, steps_per_epoch, epoch_dataset=None):
     """Builds, compiles and fits SemPPL; call inside the distribution scope.
 
     With ``--augment-on device`` the model augments the views itself
-    (`DeviceViews` of the plan's ``views``).
+    (`DeviceViews` of the plan's ``views``). With ``--checkpoint-dir``,
+    ``epoch_dataset(epoch)`` gives each epoch's batches and training resumes
+    from the latest checkpoint (`keras_semppl.callbacks.fit_resumable`).
 
     Returns:
-        (model, history, seconds).
+        (model, history dict, seconds).
     """
     import keras
 
     from keras_semppl.augment.device_views import DeviceViews
-    from keras_semppl.models import SemPPL
     from keras_semppl.schedules.warmup_cosine import warmup_cosine_decay
 
     channels = data.images.shape[-1]
@@ -353,7 +409,68 @@ def fit_semppl(plan, data, dataset, views, steps_per_epoch):
     total_steps = steps_per_epoch * plan.epochs
     options = {} if plan.lambda_invariance is None else {
         "lambda_invariance": plan.lambda_invariance}
-    model = SemPPL(
+    def build():
+        model = _build_model(plan, data, views, channels, device_views, total_steps, options)
+        schedule = warmup_cosine_decay(plan.learning_rate, total_steps,
+                                       warmup_steps=min(2 * steps_per_epoch, total_steps))
+        model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4))
+        return model
+
+    start = time.time()
+    if plan.checkpoint_dir is not None:
+        from keras_semppl.callbacks.checkpoint import fit_resumable
+        from keras_semppl.callbacks.checkpoint import latest_checkpoint
+
+        _check_same_run(plan)
+        latest = latest_checkpoint(plan.checkpoint_dir)
+        if latest is not None:
+            print(f"resuming from {latest}")
+        model, history = fit_resumable(
+            build, epoch_dataset, plan.epochs, steps_per_epoch, plan.checkpoint_dir,
+            every_steps=plan.checkpoint_every_steps, keep=plan.keep, verbose=plan.verbose,
+            callbacks=tensorboard_callbacks(plan, data))
+        return model, history, time.time() - start
+    model = build()
+    history = model.fit(dataset, epochs=plan.epochs, verbose=plan.verbose,
+                        steps_per_epoch=plan.steps_per_epoch,
+                        callbacks=tensorboard_callbacks(plan, data))
+    return model, history.history, time.time() - start
+
+
+# Plan fields that may change between a run and its resumption.
+_FREE_ON_RESUME = ("verbose", "output", "plots", "report_json", "baseline", "classical",
+                   "logdir", "checkpoint_dir", "checkpoint_every_steps", "keep")
+
+
+def _check_same_run(plan):
+    """Records the plan in --checkpoint-dir; SystemExit if it holds another run's.
+
+    A checkpoint carries its own model and optimizer (schedule included), so
+    resuming it under other training flags would silently mix two runs.
+    """
+    from keras_semppl.io.atomic import write_text
+
+    settings = {k: v for k, v in dataclasses.asdict(plan).items() if k not in _FREE_ON_RESUME}
+    path = os.path.join(plan.checkpoint_dir, "run.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            recorded = json.load(f)
+        changed = sorted(k for k in set(settings) | set(recorded)
+                         if settings.get(k) != recorded.get(k))
+        if changed:
+            details = ", ".join(f"{k}: {recorded.get(k)!r} there, {settings.get(k)!r} now"
+                                for k in changed)
+            raise SystemExit(f"--checkpoint-dir {plan.checkpoint_dir!r} holds a run with other "
+                             f"settings ({details}); rerun with the same flags or use "
+                             "another folder.")
+    else:
+        write_text(path, json.dumps(settings, indent=1, sort_keys=True))
+
+
+def _build_model(plan, data, views, channels, device_views, total_steps, options):
+    from keras_semppl.models import SemPPL
+
+    return SemPPL(
         build_encoder(plan, views.large[0].size, channels),
         num_classes=data.num_classes,
         num_large_views=plan.num_large_views,
@@ -370,14 +487,6 @@ def fit_semppl(plan, data, dataset, views, steps_per_epoch):
         seed=plan.seed,
         **options,
     )
-    schedule = warmup_cosine_decay(plan.learning_rate, total_steps,
-                                   warmup_steps=min(2 * steps_per_epoch, total_steps))
-    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4))
-    start = time.time()
-    history = model.fit(dataset, epochs=plan.epochs, verbose=plan.verbose,
-                        steps_per_epoch=plan.steps_per_epoch,
-                        callbacks=tensorboard_callbacks(plan, data))
-    return model, history, time.time() - start
 
 
 def tensorboard_callbacks(plan, data):
@@ -400,7 +509,7 @@ def write_plots(plan, history):
 
     os.makedirs(plan.plots, exist_ok=True)
     save_history_json(history, os.path.join(plan.plots, "history.json"))
-    plot_training_curves(history.history, os.path.join(plan.plots, "training_curves.png"))
+    plot_training_curves(history, os.path.join(plan.plots, "training_curves.png"))
     print(f"wrote {plan.plots}/history.json and training_curves.png")
 
 
@@ -424,6 +533,7 @@ def train_baseline(plan, data, view_fn, size, steps):
 
 def print_report(plan, results):
     from keras_semppl.evaluation.method_comparison import comparison_table
+    from keras_semppl.io.atomic import write_text
 
     what = "digits" if plan.is_digits else "images"
     print()
@@ -438,18 +548,8 @@ def print_report(plan, results):
     print(f"saved {plan.output}")
     line = json.dumps(results)
     if plan.report_json:
-        _write_text(plan.report_json, line + "\n")
+        write_text(plan.report_json, line + "\n")
     print(line)
-
-
-def _write_text(path, text):
-    """Writes ``text`` to ``path`` through a temporary file (never half-written)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def execute(plan):
@@ -459,6 +559,7 @@ def execute(plan):
     from keras_semppl.augment.host_views import make_view_fn
     from keras_semppl.evaluation.classical_baselines import knn_neighbours
     from keras_semppl.evaluation.post_training import held_out_comparison
+    from keras_semppl.io.atomic import save_model
 
     start = time.time()
     keras.utils.set_random_seed(plan.seed)
@@ -474,9 +575,19 @@ def execute(plan):
     dataset, steps_per_epoch = training_dataset(plan, data, view_fn)
     engine = distribution(plan)
     print(f"distribution: {engine.description}")
-    with engine.scope():
-        model, history, seconds = fit_semppl(plan, data, dataset, views, steps_per_epoch)
-    if plan.plots:
+    def epoch_dataset(epoch):
+        return training_dataset(plan, data, view_fn, seed=epoch_seed(plan.seed, epoch))[0]
+
+    from keras_semppl.callbacks.guards import DivergenceError
+
+    try:
+        with engine.scope():
+            model, history, seconds = fit_semppl(plan, data, dataset, views, steps_per_epoch,
+                                                 epoch_dataset=epoch_dataset)
+    except DivergenceError as error:
+        kept = f" {plan.output} was left as it was." if os.path.exists(plan.output) else ""
+        raise SystemExit(f"semppl train: {error} Nothing was saved.{kept}") from None
+    if plan.plots and history:
         write_plots(plan, history)
 
     results = {
@@ -487,9 +598,9 @@ def execute(plan):
         "knn_k": knn_neighbours(data.labels),
         "semppl_seconds": round(seconds, 1),
     }
-    if plan.semantic_positives:
+    if plan.semantic_positives and history.get("pseudo_label_accuracy"):
         results["final_pseudo_label_accuracy"] = float(
-            history.history["pseudo_label_accuracy"][-1])
+            history["pseudo_label_accuracy"][-1])
     if not plan.is_digits:
         results = {"dataset": plan.dataset, **results}
     supervised = None
@@ -502,8 +613,7 @@ def execute(plan):
         data, size, semppl=model, supervised=supervised, classical=plan.classical,
         seed=plan.seed)
 
-    os.makedirs(os.path.dirname(os.path.abspath(plan.output)), exist_ok=True)
-    model.save(plan.output)
+    save_model(model, plan.output)
     results["saved"] = plan.output
     results["total_seconds"] = round(time.time() - start, 1)
     print_report(plan, results)

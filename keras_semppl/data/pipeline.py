@@ -41,6 +41,12 @@ def _check_images(images):
         raise ValueError(
             f"`images` must be floats in [0, 1]; got dtype {images.dtype} "
             "(divide uint8 images by 255).")
+    finite = np.isfinite(images)
+    if not finite.all():
+        bad = np.argwhere(~finite)
+        raise ValueError(
+            f"`images` holds {len(bad)} NaN or inf pixel value(s); the first is in "
+            f"image {int(bad[0][0])} at index {tuple(int(i) for i in bad[0])}.")
     if images.size and (images.min() < 0.0 or images.max() > 1.0):
         raise ValueError(
             f"`images` must lie in [0, 1]; got range [{images.min()}, {images.max()}].")

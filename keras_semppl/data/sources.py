@@ -40,7 +40,8 @@ def _tfds_builder_known(name):
 
 
 def resolve_dataset(spec, data_dir=None, image_size=None, label_fraction=None,
-                    labels_per_class=None, seed=0, val_fraction=0.1, unlabelled_dir=None):
+                    labels_per_class=None, seed=0, val_fraction=0.1, unlabelled_dir=None,
+                    skip_corrupt=False):
     """Loads the data set named by `spec` as `SemiSupervisedArrays`.
 
     Args:
@@ -56,6 +57,8 @@ def resolve_dataset(spec, data_dir=None, image_size=None, label_fraction=None,
         val_fraction: stratified share of labelled data held out, for
             sources without their own held-out split.
         unlabelled_dir: an extra folder of unlabelled images (folders only).
+        skip_corrupt: skip undecodable image files instead of failing
+            (folders only).
 
     Returns:
         `SemiSupervisedArrays` (a `SourceArrays` for folders and TFDS) with
@@ -70,6 +73,8 @@ def resolve_dataset(spec, data_dir=None, image_size=None, label_fraction=None,
     spec = spec.strip()
     if unlabelled_dir is not None and not spec.startswith("folder:"):
         raise ValueError(f"unlabelled_dir needs a folder:PATH data set; got {spec!r}.")
+    if skip_corrupt and not spec.startswith("folder:"):
+        raise ValueError(f"skip_corrupt needs a folder:PATH data set; got {spec!r}.")
     if spec == "digits":
         if isinstance(image_size, (tuple, list)):
             if len(set(image_size)) != 1:
@@ -85,7 +90,8 @@ def resolve_dataset(spec, data_dir=None, image_size=None, label_fraction=None,
             raise _unknown(spec, " (empty folder path)")
         return load_image_folder(path, unlabelled_dir=unlabelled_dir, image_size=image_size,
                                  val_fraction=val_fraction, label_fraction=label_fraction,
-                                 labels_per_class=labels_per_class, seed=seed)
+                                 labels_per_class=labels_per_class, seed=seed,
+                                 skip_corrupt=skip_corrupt)
     name = spec[len("tfds:"):] if spec.startswith("tfds:") else spec
     if not _TFDS_NAME.match(name) or not _tfds_builder_known(name):
         raise _unknown(spec)

@@ -17,7 +17,8 @@ def load_encoder(path):
     """The encoder in a .keras file: `extract_encoder()` of a SemPPL model, else the model.
 
     Raises:
-        ValueError: the file holds neither a SemPPL model nor a model from
+        ValueError: the file is missing, truncated or not a Keras model, or
+            holds neither a SemPPL model nor a model from
             images (B, H, W, C) to features (B, F).
     """
     import keras
@@ -25,6 +26,9 @@ def load_encoder(path):
     import keras_semppl  # noqa: F401  (registers the serialisable classes)
     from keras_semppl.models import SemPPL
 
+    from keras_semppl.io.atomic import check_keras_file
+
+    check_keras_file(path)
     model = keras.saving.load_model(path, compile=False)
     if isinstance(model, SemPPL):
         return model.extract_encoder()

@@ -1,14 +1,18 @@
-"""Checks that the labels `fit` receives lie in [-1, num_classes).
+"""Checks of what `fit` receives: labels in [-1, num_classes), images finite
+floats in [0, 1].
 
 An out-of-range label would silently give a wrong one-hot vote or an empty
-semantic-positive set inside the compiled step, where no error can be raised.
-So labels are checked where the data enters `fit`: NumPy-like arrays at once,
-`tf.data` pipelines by an assertion mapped over every element (it raises when
-the offending batch is read, on every backend), Python generators,
+semantic-positive set inside the compiled step, where no error can be raised;
+a NaN pixel can leave the loss finite while every weight turns NaN. So the
+data is checked where it enters `fit`, in every batch form (dict, tuple or
+list; see `keras_semppl.batch`): NumPy-like arrays at once, `tf.data`
+pipelines by an assertion mapped over every element (it raises when the
+offending batch is read, on every backend), Python generators,
 `keras.utils.PyDataset`s and torch `DataLoader`s per batch as it is read.
 """
 
 import types
+import warnings
 
 import numpy as np
 
@@ -41,6 +45,92 @@ def _labels_of(element):
     return None
 
 
+def _views_of(element):
+    """The image batches of a batch element, as (name, array) pairs."""
+    if isinstance(element, dict):
+        views = []
+        for key in ("large_views", "small_views"):
+            group = element.get(key)
+            if group is None:
+                continue
+            group = group if isinstance(group, (list, tuple)) else (group,)
+            views += [(f"{key}[{i}]", v) for i, v in enumerate(group)]
+        return views
+    if isinstance(element, (tuple, list)) and len(element) >= 2:
+        if len(element) == 2 and isinstance(element[0], (list, tuple)):
+            group = element[0]
+        else:
+            group = element[:-1]
+        return [(f"view {i}", v) for i, v in enumerate(group)]
+    return []
+
+
+# Augmentations (resizing, colour jitter) may overshoot [0, 1] by rounding.
+_SLACK = 1e-3
+
+
+def check_image_array(images, name="images"):
+    """Raises ValueError unless ``images`` are finite floats in [0, 1].
+
+    The message names ``name``, and for NaN or inf pixels gives their count
+    and the index (first axis: the example) of the first.
+    """
+    values = np.asarray(images)
+    if not np.issubdtype(values.dtype, np.floating):
+        hint = " (divide uint8 images by 255)" if values.dtype == np.uint8 else ""
+        raise ValueError(
+            f"{name} must be floats in [0, 1]; got dtype {values.dtype}{hint}.")
+    if values.size == 0:
+        return
+    finite = np.isfinite(values)
+    if not finite.all():
+        bad = np.argwhere(~finite)
+        raise ValueError(
+            f"{name} holds {len(bad)} NaN or inf pixel value(s); the first is in example "
+            f"{int(bad[0][0])} at index {tuple(int(i) for i in bad[0])}.")
+    low, high = float(values.min()), float(values.max())
+    if low < -_SLACK or high > 1.0 + _SLACK:
+        raise ValueError(f"{name} must lie in [0, 1]; got range [{low}, {high}].")
+
+
+def check_element(element, num_classes):
+    """Checks one concrete batch (or a whole in-memory data set): labels, images."""
+    labels = _labels_of(element)
+    if labels is not None and hasattr(labels, "shape"):
+        check_label_array(_to_numpy(labels), num_classes)
+    for name, view in _views_of(element):
+        if hasattr(view, "shape"):
+            check_image_array(_to_numpy(view), name)
+
+
+def _stream_image_check(tf, name, view):
+    """A tensor that is computed only if ``view`` is finite and in [0, 1].
+
+    Costs three reductions per batch; the count and first index of NaN or
+    inf pixels are only computed when there are some.
+    """
+    total = tf.reduce_sum(tf.cast(view, tf.float32))  # NaN or inf iff a pixel is
+
+    def report():
+        bad = tf.logical_not(tf.math.is_finite(view))
+        count = tf.reduce_sum(tf.cast(bad, tf.int64))
+        first = tf.argmax(tf.cast(tf.reduce_any(tf.reshape(bad, [tf.shape(view)[0], -1]), 1),
+                                  tf.int32))
+        with tf.control_dependencies([tf.debugging.Assert(False, [
+                f"{name} holds NaN or inf pixel values; their count and the first "
+                "example in the batch:", count, first])]):
+            return tf.constant(False)
+
+    finite = tf.cond(tf.math.is_finite(total), lambda: tf.constant(True), report)
+    low, high = tf.reduce_min(view), tf.reduce_max(view)
+    with tf.control_dependencies([finite]):
+        in_range = tf.debugging.Assert(
+            tf.logical_or(tf.logical_not(finite),
+                          (low >= -_SLACK) & (high <= 1 + _SLACK)),
+            [f"{name} must lie in [0, 1]; got min and max:", low, high])
+    return in_range
+
+
 def _guard_dataset(dataset, num_classes):
     import tensorflow as tf
 
@@ -51,9 +141,13 @@ def _guard_dataset(dataset, num_classes):
             return element
         labels = tf.cast(labels, tf.int64)
         ok = tf.reduce_all((labels >= -1) & (labels < num_classes))
-        with tf.control_dependencies(
-            [tf.debugging.Assert(ok, [_message(num_classes, "out-of-range values"), labels])]
-        ):
+        checks = [tf.debugging.Assert(ok, [_message(num_classes, "out-of-range values"), labels])]
+        for name, view in _views_of(element):
+            if not view.dtype.is_floating:
+                raise ValueError(f"{name} must be floats in [0, 1]; got dtype "
+                                 f"{view.dtype.name} (divide uint8 images by 255).")
+            checks.append(_stream_image_check(tf, name, view))
+        with tf.control_dependencies(checks):
             if isinstance(element, dict):
                 return {k: tf.identity(v) if k == "labels" else v for k, v in element.items()}
             return tuple(element[:-1]) + (tf.identity(element[-1]),)
@@ -71,9 +165,7 @@ def _torch_data():
 
 def _guard_generator(generator, num_classes):
     for element in generator:
-        labels = _labels_of(element)
-        if labels is not None:
-            check_label_array(labels, num_classes)
+        check_element(element, num_classes)
         yield element
 
 
@@ -86,9 +178,7 @@ class _CheckedCollate:
 
     def __call__(self, samples):
         batch = self.collate_fn(samples)
-        labels = _labels_of(batch)
-        if labels is not None:
-            check_label_array(_to_numpy(labels), self.num_classes)
+        check_element(batch, self.num_classes)
         return batch
 
 
@@ -125,9 +215,7 @@ def _guarded_py_dataset(dataset, num_classes):
 
         def __getitem__(self, index):
             element = dataset[index]
-            labels = _labels_of(element)
-            if labels is not None:
-                check_label_array(_to_numpy(labels), num_classes)
+            check_element(element, num_classes)
             return element
 
         def on_epoch_end(self):
@@ -136,14 +224,42 @@ def _guarded_py_dataset(dataset, num_classes):
     return CheckedPyDataset()
 
 
+def _is_array(value):
+    return isinstance(value, np.ndarray) or (
+        hasattr(value, "shape") and hasattr(value, "__array__")
+        and not hasattr(value, "_keras_history"))
+
+
+def _in_memory(x, y):
+    """``x`` and ``y`` as one batch-like element when every part is an array, else None."""
+    if isinstance(x, dict):
+        parts = list(x.values())
+        flat = []
+        for part in parts:
+            flat += list(part) if isinstance(part, (list, tuple)) else [part]
+        return (dict(x) if y is None else None) if flat and all(map(_is_array, flat)) else None
+    if isinstance(x, (list, tuple)):
+        flat = [v for part in x for v in (part if isinstance(part, (list, tuple)) else [part])]
+        if not flat or not all(map(_is_array, flat)):
+            return None
+        return tuple(x) if y is None else (tuple(x), y)
+    if _is_array(x) and y is not None and _is_array(y):
+        return ((x,), y)
+    return None
+
+
 def guard_labels(x, y, num_classes):
-    """Returns ``(x, y)`` with label checks applied where the data allows."""
+    """Returns ``(x, y)`` with label and image checks applied where the data allows.
+
+    In-memory arrays (dict, tuple or list forms, or ``x`` with ``y``) are
+    checked at once; streams get a check on every batch as it is read.
+    """
+    element = _in_memory(x, y)
+    if element is not None:
+        check_element(element, num_classes)
+        return x, y
     if y is not None and hasattr(y, "shape"):
         check_label_array(y, num_classes)
-        return x, y
-    if isinstance(x, dict) and "labels" in x and not hasattr(x["labels"], "_keras_history"):
-        if isinstance(x["labels"], np.ndarray) or hasattr(x["labels"], "__array__"):
-            check_label_array(x["labels"], num_classes)
         return x, y
     if isinstance(x, types.GeneratorType):
         return _guard_generator(x, num_classes), y
@@ -161,3 +277,49 @@ def guard_labels(x, y, num_classes):
     if isinstance(x, tf.data.Dataset):
         return _guard_dataset(x, num_classes), y
     return x, y
+
+
+def drop_remainder(x, y, batch_size):
+    """In-memory inputs cut to a multiple of the batch size, with a warning.
+
+    SemPPL needs every batch to have the same, static size (the negatives
+    are drawn within the batch); Keras' array adapter would end each epoch
+    with a smaller batch. The last ``N mod batch_size`` examples (in the
+    given order) are dropped; streams (tf.data, generators) are returned as
+    they are.
+    """
+    element = _in_memory(x, y)
+    if element is None:
+        return x, y
+    size = 32 if batch_size is None else int(batch_size)
+    lengths = {len(v) for v in _flat_arrays(x) + ([] if y is None else [y])}
+    if len(lengths) != 1:
+        return x, y  # Keras reports mismatched lengths itself
+    n = lengths.pop()
+    keep = n - n % size
+    if keep == n:
+        return x, y
+    if keep == 0:
+        raise ValueError(f"fit received {n} examples, fewer than batch_size={size}; "
+                         "SemPPL needs at least one full batch.")
+    warnings.warn(
+        f"SemPPL needs equal-sized batches: of the {n} examples, the last {n - keep} "
+        f"(beyond {keep // size} full batches of {size}) are dropped. Pass a multiple "
+        "of batch_size to train on every example.", stacklevel=3)
+    return _cut(x, keep), (None if y is None else y[:keep])
+
+
+def _flat_arrays(x):
+    if isinstance(x, dict):
+        x = list(x.values())
+    if isinstance(x, (list, tuple)):
+        return [v for part in x for v in _flat_arrays(part)]
+    return [x]
+
+
+def _cut(x, n):
+    if isinstance(x, dict):
+        return {k: _cut(v, n) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return type(x)(_cut(v, n) for v in x)
+    return x[:n]

@@ -30,6 +30,10 @@ import keras
 from keras import ops
 
 from keras_semppl.batch import parse_batch
+from keras_semppl.callbacks.guards import NONFINITE_KEY
+from keras_semppl.callbacks.guards import WEIGHTS_CHECK
+from keras_semppl.callbacks.guards import DivergenceGuard
+from keras_semppl.callbacks.guards import ZeroLearningRateWarning
 from keras_semppl.distribute import replicas
 from keras_semppl.encoders.checks import check_encoder
 from keras_semppl.layers.embedding_queue import EmbeddingQueue
@@ -41,7 +45,9 @@ from keras_semppl.layers.positive_sampler import sample_pair_negative_indices
 from keras_semppl.losses.semppl_objective import INVARIANCES
 from keras_semppl.losses.semppl_objective import semppl_objective
 from keras_semppl.models import target as target_network
+from keras_semppl.models.label_guard import drop_remainder
 from keras_semppl.models.label_guard import guard_labels
+from keras_semppl.models.step_metrics import TERM_NAMES
 from keras_semppl.models.step_metrics import StepMetrics
 from keras_semppl.models.trainers import Trainer
 from keras_semppl.models.trainers.base import StepOutputs
@@ -107,6 +113,9 @@ def _check_arguments(encoder, args):
 
 
 PSEUDO_LABEL_QUERIES = ("online", "target")
+
+# Store keys of the seed-generator states in a saved model.
+_SEED_KEY = "seed_state_"
 
 
 @keras.saving.register_keras_serializable(package="keras_semppl")
@@ -421,7 +430,35 @@ class SemPPL(Trainer):
             if step.queue_write is not None:
                 self._enqueue(*step.queue_write)
         self.step_metrics.update(step.terms, step.monitors, training=training)
-        return self.step_metrics.results()
+        logs = self.step_metrics.results()
+        if training:
+            logs[NONFINITE_KEY] = self._nonfinite_mask(step.terms)
+        return logs
+
+    @property
+    def finite_check_names(self):
+        """What the bits of the step's non-finite mask stand for, in order."""
+        names = tuple(TERM_NAMES) + ("objective",)
+        if self.online_probe:
+            names += ("probe_loss",)
+        return names + (WEIGHTS_CHECK,)
+
+    def _nonfinite_mask(self, terms):
+        """float32 scalar: sum of 2**i over the checks i that are not finite.
+
+        The checks are the loss terms (``finite_check_names``) and, last, all
+        trainable weights after the optimizer step (a NaN input can leave the
+        loss finite while every weight is NaN).
+        """
+        names = self.finite_check_names
+        flags = [ops.all(ops.isfinite(ops.cast(terms[name], "float32")))
+                 for name in names[:-1]]
+        weights_ok = ops.all(ops.stack([ops.all(ops.isfinite(v.value))
+                                        for v in self.trainable_variables]))
+        flags.append(weights_ok)
+        bad = ops.cast(ops.logical_not(ops.stack(flags)), "float32")
+        powers = ops.convert_to_tensor([float(2 ** i) for i in range(len(names))], "float32")
+        return ops.sum(bad * powers)
 
     def loss_terms(self, data, training=False):
         """The loss terms of one batch, leaving every variable as it was.
@@ -618,26 +655,81 @@ class SemPPL(Trainer):
         if self.built:
             self.optimizer.build(self.trainable_variables)
 
-    def fit(self, x=None, y=None, *args, **kwargs):
-        """`keras.Model.fit`, after checking that labels lie in [-1, num_classes).
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
+            callbacks=None, **kwargs):
+        """`keras.Model.fit`, with SemPPL's input checks and guards.
+
+        Before training, the inputs are checked where the data allows (labels
+        in [-1, num_classes), images float in [0, 1] and finite; see
+        `keras_semppl.models.label_guard`); NumPy inputs whose length is not
+        a multiple of the batch size lose their last incomplete batch, with a
+        warning. During training, a non-finite loss term or weight raises
+        `keras_semppl.callbacks.DivergenceError` naming the step and the term
+        (`DivergenceGuard`), and an epoch at a learning rate of 0 warns
+        (`ZeroLearningRateWarning`).
 
         Also: ``shuffle`` defaults to False for data that shuffles itself
         (`tf.data`, generators), and with ``target_decay_steps=None`` the EMA
         schedule spans this call's ``epochs`` x steps per epoch.
         """
         x, y = guard_labels(x, y, self.num_classes)
-        bound = _bind_fit_arguments(x, y, args, kwargs)
-        if "shuffle" not in bound and not _is_array_data(x):
+        x, y = drop_remainder(x, y, batch_size)
+        if "shuffle" not in kwargs and not _is_array_data(x):
             kwargs["shuffle"] = False
         if self.target_decay_steps is None:
-            steps = _steps_per_epoch(x, bound)
-            total = None if steps is None else steps * int(bound.get("epochs", 1))
+            steps = _steps_per_epoch(x, dict(kwargs, batch_size=batch_size))
+            total = None if steps is None else steps * int(epochs)
             if total != getattr(self, "_fit_decay_steps", None):
                 self._fit_decay_steps = total
                 self.train_function = None  # the step reads K when traced
-        return super().fit(x, y, *args, **kwargs)
+        if callbacks is None:
+            callbacks = []
+        if isinstance(callbacks, (list, tuple)):
+            callbacks = [DivergenceGuard(self.finite_check_names), ZeroLearningRateWarning(),
+                         *callbacks]
+        return super().fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
+                           callbacks=callbacks, **kwargs)
 
     # ----------------------------------------------------------- persistence
+    def _seed_generators_in_order(self):
+        """Every `keras.random.SeedGenerator` of the model and its layers, in a
+        fixed order (negative sampling, positive sampling, augmentation...)."""
+        generators, seen = [], set()
+        for layer in self._flatten_layers(include_self=True, recursive=True):
+            for generator in layer._seed_generators:
+                if id(generator) not in seen:
+                    seen.add(id(generator))
+                    generators.append(generator)
+        return generators
+
+    def save_own_variables(self, store):
+        """Keras' own variables, plus the state of every random-seed generator.
+
+        Keras leaves `SeedGenerator` states out of `.keras` files; without
+        them a reloaded model draws other negatives and positives than the
+        uninterrupted run would (resumed training is not reproducible).
+        """
+        super().save_own_variables(store)
+        for i, generator in enumerate(self._seed_generators_in_order()):
+            store[f"{_SEED_KEY}{i}"] = generator.state
+
+    def load_own_variables(self, store):
+        """Inverse of `save_own_variables`; files without seed states load too."""
+        keys = list(store.keys())
+        own = self._trainable_variables + self._non_trainable_variables
+        plain = [k for k in keys if not k.startswith(_SEED_KEY)]
+        if len(plain) != len(own):
+            raise ValueError(
+                f"The saved SemPPL model holds {len(plain)} variables of its own; this "
+                f"model has {len(own)} ({[v.name for v in own]}).")
+        for i, variable in enumerate(own):
+            variable.assign(store[f"{i}"])
+        for i, generator in enumerate(self._seed_generators_in_order()):
+            key = f"{_SEED_KEY}{i}"
+            if key in keys:
+                generator.state.assign(
+                    ops.cast(ops.convert_to_tensor(store[key]), generator.state.dtype))
+
     def extract_encoder(self):
         """The online encoder, for downstream use (a `keras.Model`)."""
         return self.encoder
@@ -688,18 +780,6 @@ class SemPPL(Trainer):
                 config["view_augmentation"]
             )
         return cls(**config)
-
-
-_FIT_ARGUMENTS = ("batch_size", "epochs", "verbose", "callbacks", "validation_split",
-                  "validation_data", "shuffle", "class_weight", "sample_weight",
-                  "initial_epoch", "steps_per_epoch")
-
-
-def _bind_fit_arguments(x, y, args, kwargs):
-    """`fit`'s arguments after x and y as a dict (positional ones named)."""
-    bound = dict(zip(_FIT_ARGUMENTS, args))
-    bound.update(kwargs)
-    return bound
 
 
 def _is_array_data(x):

@@ -8,6 +8,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from keras_semppl.io.atomic import atomic_path  # noqa: E402
+
 
 def tsne_2d(embeddings, perplexity=30.0, seed=0):
     """(N, F) -> (N, 2) with scikit-learn's t-SNE (PCA init, cosine metric, 1 thread).
@@ -58,6 +60,7 @@ def plot_embedding_map(embeddings, labels, path, class_names=None, max_points=20
     ax.legend(fontsize=7, markerscale=2, loc="best", ncol=1 if len(classes) <= 12 else 2)
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=100)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
     return path

@@ -9,6 +9,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from keras_semppl.io.atomic import atomic_path  # noqa: E402
+
 LOSS_KEYS = ("loss", "l_augm", "l_sempos", "i_augm", "i_sempos")
 _RATE_WORDS = ("accuracy", "coverage", "precision", "top5")
 
@@ -61,6 +63,7 @@ def plot_training_curves(history, path, title="SemPPL training"):
     fig.suptitle(title)
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=100)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
     return path

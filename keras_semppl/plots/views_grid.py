@@ -8,6 +8,8 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from keras_semppl.io.atomic import atomic_path  # noqa: E402
+
 
 def sample_views(image, view_fn, num_draws=8, example_id=0):
     """Views of `image`: a list over views of (num_draws, h, w, C) arrays.
@@ -64,6 +66,7 @@ def plot_views(image, view_fn, path, num_draws=8, example_id=0, title=None):
     fig.suptitle(title or "training views (one row per view, one column per draw)", fontsize=9)
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
     return path

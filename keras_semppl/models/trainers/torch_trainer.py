@@ -6,6 +6,8 @@ more than one process is therefore refused with an explicit error instead of
 training N diverging copies of the model.
 """
 
+import warnings
+
 import keras
 import torch
 
@@ -37,6 +39,22 @@ class TorchSemPPLTrainer(SemPPLTrainerBase):
     def fit(self, *args, **kwargs):
         check_no_torch_process_group()
         return super().fit(*args, **kwargs)
+
+    def _should_torch_compile(self):
+        """Never `torch.compile` the SemPPL step.
+
+        Under `torch.compile` the step fails for some models (an in-place
+        modification error in the backward pass, or an Inductor lowering
+        error for the model `semppl train` builds). Files saved on JAX or
+        TensorFlow store ``jit_compile=True``; on torch the step then runs
+        eagerly instead, with a warning.
+        """
+        if self.jit_compile:
+            warnings.warn(
+                "keras-semppl: jit_compile=True is ignored on the torch backend "
+                "(the SemPPL step runs eagerly there).", stacklevel=2)
+            self.jit_compile = False
+        return False
 
     def _descend(self, batch):
         self.zero_grad()

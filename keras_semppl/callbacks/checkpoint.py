@@ -1,0 +1,144 @@
+"""Atomic checkpoints, and `fit` that resumes exactly from the latest one.
+
+`AtomicCheckpoint` replaces `keras.callbacks.ModelCheckpoint` for long,
+preemptible runs: every save goes to a temporary file that is renamed into
+place (`keras_semppl.io.atomic`), so a kill mid-save leaves the previous
+checkpoint intact; the last ``keep`` are kept.
+
+`fit_resumable` makes a resumed run see exactly what the uninterrupted run
+would have seen. A SemPPL `.keras` file holds the weights, the queue, the
+target, the optimizer (with its step counter) and the random-seed states;
+the data order is made a pure function of (epoch, step) by asking the caller
+for each epoch's dataset anew (`epoch_dataset(epoch)`, e.g. shuffled with a
+seed derived from the run's seed and the epoch) and skipping the batches the
+interrupted epoch had already trained on.
+"""
+
+import glob
+import os
+import re
+
+import keras
+
+from keras_semppl.io.atomic import check_keras_file
+from keras_semppl.io.atomic import save_model
+
+_NAME = "ckpt-{step:08d}.keras"
+_PATTERN = re.compile(r"^ckpt-(\d{8})\.keras$")
+
+
+def _step(model):
+    return int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+
+
+def list_checkpoints(directory):
+    """[(step, path)] of the complete-looking checkpoints in ``directory``, oldest first."""
+    found = []
+    for path in glob.glob(os.path.join(directory, "ckpt-*.keras")):
+        match = _PATTERN.match(os.path.basename(path))
+        if match:
+            found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
+def latest_checkpoint(directory):
+    """The path of the newest readable checkpoint in ``directory``, or None.
+
+    A damaged file (not a complete zip) is skipped with a warning; with
+    atomic saves that only happens to files copied or edited by hand.
+    """
+    import warnings
+
+    for _, path in reversed(list_checkpoints(directory)):
+        try:
+            return check_keras_file(path, "checkpoint")
+        except ValueError as error:
+            warnings.warn(f"{error} Skipped.", stacklevel=2)
+    return None
+
+
+class AtomicCheckpoint(keras.callbacks.Callback):
+    """Saves the whole model atomically to ``directory/ckpt-<step>.keras``.
+
+    Args:
+        directory: folder of the checkpoints (created if needed).
+        every_steps: also save every this many optimizer steps (None: only
+            at epoch ends).
+        keep: how many of the newest checkpoints to keep (None: all).
+    """
+
+    def __init__(self, directory, every_steps=None, keep=3):
+        super().__init__()
+        if every_steps is not None and (not isinstance(every_steps, int) or every_steps < 1):
+            raise ValueError(f"every_steps must be a positive int or None; got {every_steps!r}.")
+        if keep is not None and (not isinstance(keep, int) or keep < 1):
+            raise ValueError(f"keep must be a positive int or None; got {keep!r}.")
+        self.directory = os.fspath(directory)
+        self.every_steps = every_steps
+        self.keep = keep
+        self._last_saved = None
+
+    def _save(self):
+        model = self.model  # on JAX, reading .model syncs the training state
+        step = _step(model)
+        if step == self._last_saved:
+            return
+        os.makedirs(self.directory, exist_ok=True)
+        save_model(model, os.path.join(self.directory, _NAME.format(step=step)))
+        self._last_saved = step
+        if self.keep is not None:
+            for _, path in list_checkpoints(self.directory)[:-self.keep]:
+                os.remove(path)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.every_steps and _step(self.model) % self.every_steps == 0:
+            self._save()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._save()
+
+
+def fit_resumable(build_model, epoch_dataset, epochs, steps_per_epoch, checkpoint_dir,
+                  every_steps=None, keep=3, callbacks=(), verbose="auto"):
+    """Trains for ``epochs`` epochs, resuming from the latest checkpoint if any.
+
+    Args:
+        build_model: ``() -> compiled model``, called only when there is no
+            checkpoint yet.
+        epoch_dataset: ``(epoch) -> tf.data.Dataset`` with at least
+            ``steps_per_epoch`` batches; must give the same batches for the
+            same epoch every time it is called (seed it with the epoch).
+        epochs, steps_per_epoch: the run's length.
+        checkpoint_dir, every_steps, keep: see `AtomicCheckpoint`.
+        callbacks: more callbacks for every `fit` call.
+
+    Seed the process as the interrupted run did (`keras.utils.set_random_seed`)
+    before calling: `tf.data`'s seeded ops also depend on the global seed.
+
+    Returns:
+        ``(model, history)``: the trained model and {metric: [per epoch]} of
+        the epochs trained in this call (a resumed epoch's entry averages
+        only its remaining steps).
+    """
+    latest = latest_checkpoint(checkpoint_dir)
+    if latest is None:
+        model = build_model()
+    else:
+        import keras_semppl.models  # noqa: F401  (registers the serialisable classes)
+
+        model = keras.saving.load_model(latest)
+    done = _step(model)
+    start_epoch, skip = divmod(done, steps_per_epoch)
+    checkpoint = AtomicCheckpoint(checkpoint_dir, every_steps=every_steps, keep=keep)
+    history = {}
+    for epoch in range(start_epoch, epochs):
+        dataset = epoch_dataset(epoch)
+        steps = steps_per_epoch
+        if epoch == start_epoch and skip:
+            dataset, steps = dataset.skip(skip), steps_per_epoch - skip
+        result = model.fit(dataset, initial_epoch=epoch, epochs=epoch + 1,
+                           steps_per_epoch=steps, callbacks=[checkpoint, *callbacks],
+                           verbose=verbose)
+        for key, values in result.history.items():
+            history.setdefault(key, []).extend(values)
+    return model, history
