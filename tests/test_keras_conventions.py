@@ -39,3 +39,18 @@ def test_fit_sets_the_ema_schedule_from_its_own_length_without_a_shuffle_warning
     np.testing.assert_allclose(float(ops.convert_to_numpy(model.target_decay)), 1.0,
                                atol=1e-6)
     assert model.get_config()["target_decay_steps"] is None  # the user's choice is kept
+
+
+def test_a_second_fit_ends_its_ema_schedule_at_its_own_last_step():
+    data = toy_batch_dict(n=32)
+    dataset = tf.data.Dataset.from_tensor_slices(data).batch(16, drop_remainder=True)
+    model = tiny_model(queue_size=16)
+    model.compile(optimizer="adam")
+    model.fit(dataset, epochs=1, verbose=0)
+    assert model._fit_decay_steps == 2
+    # The step counter goes on (2 done); 3 more epochs of 2 steps end at step 8.
+    model.fit(dataset, epochs=4, initial_epoch=1, verbose=0)
+    assert model._fit_decay_steps == 2 + 3 * 2
+    assert int(ops.convert_to_numpy(model.optimizer.iterations)) == 8
+    np.testing.assert_allclose(float(ops.convert_to_numpy(model.target_decay)), 1.0,
+                               atol=1e-6)

@@ -127,6 +127,9 @@ def fit_resumable(build_model, epoch_dataset, epochs, steps_per_epoch, checkpoin
         import keras_semppl.models  # noqa: F401  (registers the serialisable classes)
 
         model = keras.saving.load_model(latest)
+    if getattr(model, "target_decay_steps", 0) is None:
+        # One EMA schedule for the whole run, whatever the fit calls resumed.
+        model.target_decay_steps = epochs * steps_per_epoch
     done = _step(model)
     start_epoch, skip = divmod(done, steps_per_epoch)
     checkpoint = AtomicCheckpoint(checkpoint_dir, every_steps=every_steps, keep=keep)
