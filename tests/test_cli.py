@@ -139,3 +139,27 @@ def test_plan_view_counts_come_from_the_flags_or_the_preset():
     views = plan.views(image_side=32)
     assert [v.size for v in views.large] == [32] * 3 and [v.size for v in views.small] == [16]
     assert _plan("--labelled-per-batch", "0").labelled_per_batch is None
+
+
+@pytest.mark.integration
+def test_precision_bf16_trains_the_run_under_mixed_bfloat16(tmp_path, capsys):
+    try:
+        code = main(["train", "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "64",
+                     "--labelled-per-batch", "16", "--image-size", "8", "--queue-size", "128",
+                     "--hidden-dim", "32", "--projection-dim", "16", "--verbose", "0",
+                     "--output", str(tmp_path / "m.keras"), "--no-baseline", "--no-classical",
+                     "--precision", "bf16"])
+        assert code == 0
+        report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert report["precision"] == "bf16"
+        assert all(np.isfinite(v) for v in report["accuracy"]["SemPPL"].values())
+        loaded = keras.models.load_model(tmp_path / "m.keras")
+        encoder = loaded.extract_encoder()
+        assert encoder.layers[-1].dtype_policy.name == "mixed_bfloat16"
+        # Weights stay float32 under the mixed policy; the queue too.
+        assert all(w.dtype == "float32" for w in encoder.weights)
+        assert all(w.dtype in ("float32", "int32") for w in loaded.queue.weights)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--precision", "fp16"])
