@@ -94,7 +94,7 @@ def test_make_training_dataset_rejects_nan_pixels(data):
     a = a.copy()
     a[4, 1, 1, 0] = np.nan
     with pytest.raises(ValueError, match=r"1 NaN or inf pixel value\(s\); the first is in "
-                                         r"image 4"):
+                                         r"example 4"):
         make_training_dataset(a, labels, 8, lambda image, seed: ((image, image), ()))
 
 

@@ -37,19 +37,9 @@ def _check_images(images):
         raise ValueError(
             f"`images` must have 1 or 3 channels (last axis); got {images.shape[-1]} "
             f"channels in shape {images.shape}.")
-    if not np.issubdtype(images.dtype, np.floating):
-        raise ValueError(
-            f"`images` must be floats in [0, 1]; got dtype {images.dtype} "
-            "(divide uint8 images by 255).")
-    finite = np.isfinite(images)
-    if not finite.all():
-        bad = np.argwhere(~finite)
-        raise ValueError(
-            f"`images` holds {len(bad)} NaN or inf pixel value(s); the first is in "
-            f"image {int(bad[0][0])} at index {tuple(int(i) for i in bad[0])}.")
-    if images.size and (images.min() < 0.0 or images.max() > 1.0):
-        raise ValueError(
-            f"`images` must lie in [0, 1]; got range [{images.min()}, {images.max()}].")
+    from keras_semppl.models.label_guard import check_image_array
+
+    check_image_array(images, name="`images`")  # float dtype, finite, in [0, 1]
     return images.astype(np.float32, copy=False)
 
 
