@@ -252,13 +252,6 @@ def write_report(out, meta, results):
 
 def score(args):
     """Scores the saved files of ``args.out`` on ``args.score``; prints a table."""
-    import keras
-    import numpy as np
-
-    import keras_semppl  # noqa: F401  (registers the package's classes for loading)
-    from keras_semppl.data.image_folder import load_image_folder
-    from keras_semppl.evaluation.protocols import evaluate_encoder
-
     models_dir = pathlib.Path(args.out)
     missing = [str(models_dir / f"{m}_{kind}.keras") for m in METHODS
                for kind in ("encoder", "finetuned") if not (models_dir / f"{m}_{kind}.keras").is_file()]
@@ -269,6 +262,13 @@ def score(args):
     if classes != sorted(CIFAR10_CLASSES):
         raise SystemExit(f"--score: {folder} must hold one folder per CIFAR-10 class "
                          f"{CIFAR10_CLASSES}; found {classes or 'no folders'}.")
+    import keras
+    import numpy as np
+
+    import keras_semppl  # noqa: F401  (registers the package's classes for loading)
+    from keras_semppl.data.image_folder import load_image_folder
+    from keras_semppl.evaluation.protocols import evaluate_encoder
+
     data = load_image_folder(folder, image_size=32, val_fraction=0.0,
                              labels_per_class=args.score_labels_per_class, seed=args.seed)
     known = data.labels >= 0
