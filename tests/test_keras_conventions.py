@@ -48,9 +48,9 @@ def test_a_second_fit_ends_its_ema_schedule_at_its_own_last_step():
     model.compile(optimizer="adam")
     model.fit(dataset, epochs=1, verbose=0)
     assert model._fit_decay_steps == 2
-    # The step counter goes on (2 done); 3 more epochs of 2 steps end at step 8.
+    # The step counter goes on (2 done); epochs 1-3 of 2 steps end at step 8.
     model.fit(dataset, epochs=4, initial_epoch=1, verbose=0)
-    assert model._fit_decay_steps == 2 + 3 * 2
+    assert model._fit_decay_steps == 4 * 2
     assert int(ops.convert_to_numpy(model.optimizer.iterations)) == 8
     np.testing.assert_allclose(float(ops.convert_to_numpy(model.target_decay)), 1.0,
                                atol=1e-6)

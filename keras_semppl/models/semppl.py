@@ -670,8 +670,8 @@ class SemPPL(Trainer):
 
         Also: ``shuffle`` defaults to False for data that shuffles itself
         (`tf.data`, generators), and with ``target_decay_steps=None`` the EMA
-        schedule ends with this call: at the optimizer's current step plus
-        (``epochs`` - ``initial_epoch``) x steps per epoch.
+        schedule spans ``epochs`` x steps per epoch (``epochs`` counts from 0
+        across calls, as Keras' ``initial_epoch`` does).
         """
         x, y = guard_labels(x, y, self.num_classes)
         x, y = drop_remainder(x, y, batch_size)
@@ -679,13 +679,10 @@ class SemPPL(Trainer):
             kwargs["shuffle"] = False
         if self.target_decay_steps is None:
             steps = _steps_per_epoch(x, dict(kwargs, batch_size=batch_size))
-            total = None
-            if steps is not None:
-                # The schedule reads the optimizer's step count, which goes on
-                # across fit calls: end it at this call's last step.
-                done = 0 if self.optimizer is None else int(
-                    ops.convert_to_numpy(self.optimizer.iterations))
-                total = done + steps * (int(epochs) - int(kwargs.get("initial_epoch", 0)))
+            # Keras counts epochs from 0 across calls (initial_epoch), as the
+            # optimizer counts steps: the schedule ends at this call's last
+            # epoch. Changing K retraces the step, so it is kept when equal.
+            total = None if steps is None else steps * int(epochs)
             if total != getattr(self, "_fit_decay_steps", None):
                 self._fit_decay_steps = total
                 self.train_function = None  # the step reads K when traced
