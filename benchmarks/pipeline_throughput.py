@@ -16,7 +16,7 @@ Measures, in one run on the current KERAS_BACKEND:
      `SemPPL(view_augmentation=DeviceViews(...))` minus the plain one.
 "images" are source examples (each carries all its views). The ratio
 pipeline / train step for the matching configuration (CIFAR, L=2) tells
-whether host-side augmentation keeps up (issue 3's goal: >= 3).
+whether host-side augmentation keeps up (the goal: >= 3).
 
 The two are measured one after the other on the same cores; while training,
 the pipeline would share them, so the ratio is an upper bound there.
