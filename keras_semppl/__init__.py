@@ -8,8 +8,8 @@ model, its layers, `LARS` and the schedules after that one import:
     model = keras.saving.load_model("semppl.keras")
 
 Sub-packages: `augment`, `callbacks`, `data`, `distribute`, `encoders`,
-`evaluation`, `layers`, `losses`, `models`, `optimizers`, `plots`,
-`schedules`.
+`evaluation`, `io` (atomic saves), `layers`, `losses`, `models`,
+`optimizers`, `plots`, `schedules`.
 """
 
 import sys as _sys
@@ -26,6 +26,7 @@ def _load_api():
     from keras_semppl import distribute  # noqa: F401
     from keras_semppl import encoders  # noqa: F401
     from keras_semppl import evaluation  # noqa: F401
+    from keras_semppl import io  # noqa: F401
     from keras_semppl import layers  # noqa: F401
     from keras_semppl import losses  # noqa: F401
     from keras_semppl import models  # noqa: F401
@@ -51,6 +52,7 @@ __all__ = [
     "distribute",
     "encoders",
     "evaluation",
+    "io",
     "layers",
     "losses",
     "models",
