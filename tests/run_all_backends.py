@@ -8,6 +8,8 @@ Exits non-zero if any pass fails; ends with a combined
 
     python tests/run_all_backends.py [--backends jax,torch] [pytest args...]
 
+Without a test path among the arguments the whole ``tests`` folder runs.
+
 Extra pytest arguments go to every pass (a ``-m`` expression among them is
 combined with the pass's own with "and").
 """
@@ -52,6 +54,10 @@ def main(argv):
         argv = argv[2:]
     argv, user_expr = _split_marker(argv)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    # Test paths given (tests/test_x.py[::name]): run those, not the whole folder.
+    named = any(not a.startswith("-") and os.path.exists(os.path.join(root, a.split("::")[0]))
+                for a in argv)
+    where = [] if named else ["tests"]
     totals = {"passed": 0, "failed": 0, "skipped": 0, "error": 0}
     failed = []
     overall = time.time()
@@ -61,7 +67,7 @@ def main(argv):
         print(f"\n===== {label} (KERAS_BACKEND={backend}, -m {expr!r}) =====", flush=True)
         proc = subprocess.run(
             [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
-             "-W", "ignore::DeprecationWarning", "-m", expr, "tests"] + argv,
+             "-W", "ignore::DeprecationWarning", "-m", expr] + where + argv,
             cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         print(proc.stdout[-20000:], flush=True)
