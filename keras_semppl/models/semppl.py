@@ -643,9 +643,6 @@ class SemPPL(Trainer):
         kwargs.pop("weighted_metrics", None)
         super().compile(optimizer=optimizer, **kwargs)
 
-    def get_compile_config(self):
-        return super().get_compile_config()
-
     def compile_from_config(self, config):
         """Re-compiles a loaded model (Keras skips models that override `compile`)."""
         config = keras.saving.deserialize_keras_object(config)
