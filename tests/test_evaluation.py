@@ -74,6 +74,43 @@ def test_linear_probe_separates_blobs():
     assert result.protocol == "linear" and result.top1 >= 0.95 and result.num_train == 60
 
 
+def test_linear_probe_head_folds_the_standardisation_into_the_weights():
+    from keras_semppl.evaluation.linear_probe import linear_probe_head
+    from keras_semppl.evaluation.linear_probe import train_linear_probe
+
+    x, y = _blobs()
+    x = x * np.array([1.0, 30.0, 0.01] + [1.0] * (x.shape[1] - 3)) + 5.0  # uneven scales
+    kernel, bias = linear_probe_head(x[:60], y[:60], 4, epochs=30, seed=3)
+    assert kernel.shape == (x.shape[1], 4) and bias.shape == (4,)
+    predict = train_linear_probe(x[:60], y[:60], 4, epochs=30, seed=3)
+    # The probe's logits for (e - mean) / std are e @ kernel + bias on raw e.
+    np.testing.assert_allclose(x[60:] @ kernel + bias, predict(x[60:]), rtol=1e-4, atol=1e-3)
+    with pytest.raises(TypeError, match="unknown argument"):
+        linear_probe_head(x[:60], y[:60], 4, epoch=3)
+
+
+def test_finetune_head_starts_from_the_linear_probe():
+    import keras
+
+    from keras_semppl.evaluation.embed import embed_images
+    from keras_semppl.evaluation.finetune import finetune_classifier
+    from keras_semppl.evaluation.linear_probe import linear_probe_head
+
+    keras.utils.set_random_seed(0)
+    encoder = keras.Sequential([keras.Input((8, 8, 3)),
+                                keras.layers.Conv2D(8, 3, activation="relu"),
+                                keras.layers.GlobalAveragePooling2D()])
+    x, y = _colour_images(n=40)
+    # A learning rate of 0: the head keeps its starting weights.
+    classifier = finetune_classifier(encoder, x, y, 4, epochs=1, batch_size=10, base_lr=0.0,
+                                     head_init="linear_probe", seed=1)
+    expected = linear_probe_head(embed_images(encoder, x), y, 4, seed=1)
+    for got, want in zip(classifier.get_layer("finetune_head").get_weights(), expected):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="head_init must be one of"):
+        finetune_classifier(encoder, x, y, 4, epochs=1, head_init="probe")
+
+
 def _colour_images(n=120, num_classes=4, seed=0):
     rng = np.random.default_rng(seed)
     colours = rng.random((num_classes, 1, 1, 3)).astype("float32")

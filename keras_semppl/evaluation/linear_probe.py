@@ -32,10 +32,33 @@ def shuffled_batches(x, y, batch_size, seed, augment=None):
         yield xb, y[idx]
 
 
-def _standardiser(train):
-    mean = train.mean(axis=0, keepdims=True)
-    std = train.std(axis=0, keepdims=True) + 1e-6
-    return lambda x: ((x - mean) / std).astype("float32")
+def _fit_probe(x, y, num_classes, epochs, batch_size, base_lr, momentum, weight_decay,
+               standardize, seed, verbose):
+    """(probe, mean, std): a Dense(C) fitted on (x - mean) / std."""
+    if x.ndim != 2 or len(x) != len(y) or len(x) == 0:
+        raise ValueError(f"Need (N, F) embeddings and (N,) labels, N > 0; got {x.shape}, {y.shape}.")
+    if standardize:
+        mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6
+    else:
+        mean, std = np.zeros(x.shape[1], "float32"), np.ones(x.shape[1], "float32")
+    batch_size = min(int(batch_size), len(x))
+    steps = epochs * int(np.ceil(len(x) / batch_size))
+    lr = keras.optimizers.schedules.CosineDecay(base_lr * batch_size / 256, steps)
+    keras.utils.set_random_seed(seed)
+    probe = keras.Sequential([keras.Input((x.shape[1],)),
+                              keras.layers.Dense(num_classes, name="linear_probe",
+                                                 dtype="float32")])
+    probe.compile(
+        optimizer=keras.optimizers.SGD(lr, momentum=momentum, nesterov=True,
+                                       weight_decay=weight_decay or None),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    # One Keras epoch of all the steps: the probe's epochs are tiny, and Keras'
+    # per-epoch overhead would dominate.
+    standardised = ((x - mean) / std).astype("float32")
+    probe.fit(shuffled_batches(standardised, y, batch_size, seed), steps_per_epoch=steps,
+              epochs=1, shuffle=False, verbose=verbose)
+    return probe, mean.astype("float32"), std.astype("float32")
 
 
 def train_linear_probe(train_embeddings, train_labels, num_classes, epochs=100,
@@ -48,30 +71,38 @@ def train_linear_probe(train_embeddings, train_labels, num_classes, epochs=100,
     """
     x = np.asarray(train_embeddings, "float32")
     y = np.asarray(train_labels, "int32")
-    if x.ndim != 2 or len(x) != len(y) or len(x) == 0:
-        raise ValueError(f"Need (N, F) embeddings and (N,) labels, N > 0; got {x.shape}, {y.shape}.")
-    transform = _standardiser(x) if standardize else (lambda e: np.asarray(e, "float32"))
-    batch_size = min(int(batch_size), len(x))
-    steps = epochs * int(np.ceil(len(x) / batch_size))
-    lr = keras.optimizers.schedules.CosineDecay(base_lr * batch_size / 256, steps)
-    keras.utils.set_random_seed(seed)
-    probe = keras.Sequential([keras.Input((x.shape[1],)),
-                              keras.layers.Dense(num_classes, name="linear_probe")])
-    probe.compile(
-        optimizer=keras.optimizers.SGD(lr, momentum=momentum, nesterov=True,
-                                       weight_decay=weight_decay or None),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-    )
-    # One Keras epoch of all the steps: the probe's epochs are tiny, and Keras'
-    # per-epoch overhead would dominate.
-    probe.fit(shuffled_batches(transform(x), y, batch_size, seed), steps_per_epoch=steps,
-              epochs=1, shuffle=False, verbose=verbose)
+    probe, mean, std = _fit_probe(x, y, num_classes, epochs, batch_size, base_lr, momentum,
+                                  weight_decay, standardize, seed, verbose)
 
     def predict(embeddings):
-        return np.asarray(probe.predict(transform(np.asarray(embeddings, "float32")),
-                                        batch_size=1024, verbose=0))
+        e = (np.asarray(embeddings, "float32") - mean) / std
+        return np.asarray(probe.predict(e.astype("float32"), batch_size=1024, verbose=0))
 
     return predict
+
+
+def linear_probe_head(train_embeddings, train_labels, num_classes, **kwargs):
+    """The linear probe as weights of a Dense(C) on *raw* embeddings.
+
+    Fits `train_linear_probe`'s classifier (same keyword arguments) and folds
+    the standardisation into it: logits = e @ kernel + bias equals the probe's
+    logits for (e - mean) / std.
+
+    Returns:
+        (kernel (F, C), bias (C,)), float32 NumPy arrays.
+    """
+    x = np.asarray(train_embeddings, "float32")
+    y = np.asarray(train_labels, "int32")
+    settings = dict(epochs=100, batch_size=256, base_lr=0.3, momentum=0.9, weight_decay=0.0,
+                    standardize=True, seed=0, verbose=0)
+    unknown = set(kwargs) - set(settings)
+    if unknown:
+        raise TypeError(f"linear_probe_head(): unknown argument(s) {sorted(unknown)}.")
+    settings.update(kwargs)
+    probe, mean, std = _fit_probe(x, y, num_classes, **settings)
+    kernel, bias = (np.asarray(w, "float32") for w in probe.layers[-1].get_weights())
+    folded = kernel / std[:, None]
+    return folded.astype("float32"), (bias - mean @ folded).astype("float32")
 
 
 def linear_probe_evaluate(train_embeddings, train_labels, test_embeddings, test_labels,
