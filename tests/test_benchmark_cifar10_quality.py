@@ -43,12 +43,33 @@ def test_trains_saves_and_scores_on_another_folder(tmp_path):
     assert meta["labelled"] == 40 and meta["validation"] == 20 and meta["train_images"] == 180
     assert meta["queue_size"] == 40  # labelled count in whole labelled batches, >= the batch
     assert str(archive) not in meta["command"]
+    protocols = ("knn", "linear", "finetune", "finetune_lpft", "finetune_random_head")
     for method in ("semppl", "no_semantic_positives", "supervised"):
-        assert all(0.0 <= results[method][p] <= 1.0 for p in ("knn", "linear", "finetune"))
+        assert all(0.0 <= results[method][p] <= 1.0 for p in protocols)
         for kind in ("encoder", "finetuned"):
             assert (out / f"{method}_{kind}.keras").is_file()
+    for r in results.values():  # the headline is the recipe chosen on unlabelled images
+        chosen = max(r["finetune_selection"], key=r["finetune_selection"].get)
+        assert r["finetune_recipe"] == chosen
+        assert r["finetune"] == r["finetune_lpft" if chosen == "lpft" else "finetune_random_head"]
     assert len(results["semppl"]["history"]["pseudo_label_accuracy"]) == 1
     assert "| semppl |" in out.with_suffix(".md").read_text()
+
+    # Protocols again from the saved encoders: no training, encoders untouched.
+    encoder_bytes = (out / "semppl_encoder.keras").read_bytes()
+    proc = _run(["--archive", str(archive), "--out", str(out), "--reuse-encoders",
+                 "--finetune-lr", "0.1"] + TINY, tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "Epoch 1/1" not in proc.stdout
+    again = json.loads(out.with_suffix(".json").read_text())
+    assert again["meta"]["finetune_lr"] == 0.1 and "--reuse-encoders" in again["meta"][
+        "protocols_command"]
+    assert again["results"]["semppl"]["history"] == results["semppl"]["history"]
+    assert all(0.0 <= again["results"]["supervised"][p] <= 1.0 for p in protocols)
+    assert (out / "semppl_encoder.keras").read_bytes() == encoder_bytes
+    proc = _run(["--archive", str(archive), "--out", str(out), "--reuse-encoders"]
+                + TINY[:-2] + ["--precision", "bf16"], tmp_path)
+    assert proc.returncode != 0 and "was trained with --precision fp32" in proc.stderr
 
     other = generate_cifar_like(tmp_path / "other", CLASSES, 6, seed=1)
     proc = _run(["--score", str(other), "--out", str(out), "--score-labels-per-class", "2"],
