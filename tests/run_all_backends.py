@@ -3,8 +3,8 @@
 Keras fixes its backend at import, so each backend gets its own pytest
 process (``-m "not backend_free"``); the tests marked ``backend_free``
 (tests/conftest.py) run once, in one more process under the first backend.
-Exits non-zero if any pass fails; ends with a combined
-'N passed, N failed[, N skipped]' line.
+Each pass lists its 15 slowest tests. Exits non-zero if any pass fails; ends
+with a combined 'N passed, N failed[, N skipped]' line.
 
     python tests/run_all_backends.py [--backends jax,torch] [pytest args...]
 
@@ -67,7 +67,7 @@ def main(argv):
         print(f"\n===== {label} (KERAS_BACKEND={backend}, -m {expr!r}) =====", flush=True)
         proc = subprocess.run(
             [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
-             "-W", "ignore::DeprecationWarning", "-m", expr] + where + argv,
+             "--durations=15", "-W", "ignore::DeprecationWarning", "-m", expr] + where + argv,
             cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         print(proc.stdout[-20000:], flush=True)

@@ -48,7 +48,7 @@ def test_target_is_frozen_and_outside_the_optimizer():
 def test_ema_follows_byol_schedule_after_the_optimizer_step():
     base, total = 0.9, 10
     model = tiny_model(target_decay_base=base, target_decay_steps=total)
-    model.compile(optimizer=keras.optimizers.SGD(0.5), jit_compile=False)
+    model.compile(optimizer=keras.optimizers.SGD(0.5))
     data = toy_batch_dict(n=32)
     # Make target differ from online, so the EMA is visible.
     for t, _ in _target_pairs(model):
