@@ -30,7 +30,8 @@ def test_evaluate_prints_the_report(saved_model, tmp_path, capsys):
     json_path = str(tmp_path / "report.json")
     code = main(["evaluate", saved_model[0], "--dataset", "digits",
                  "--protocol", "knn,linear,finetune", "--linear-epochs", "5",
-                 "--finetune-epochs", "1", "--json", json_path])
+                 "--finetune-epochs", "1", "--finetune-head", "linear_probe",
+                 "--json", json_path])
     out = capsys.readouterr().out
     assert code == 0
     assert "evaluation on digits (10 classes)" in out
@@ -42,6 +43,7 @@ def test_evaluate_prints_the_report(saved_model, tmp_path, capsys):
         assert f"{protocol} confusion matrix" in out
     report = json.load(open(json_path))
     assert [r["protocol"] for r in report["results"]] == ["knn", "linear", "finetune"]
+    assert report["results"][2]["settings"]["head_init"] == "linear_probe"
     for r in report["results"]:
         confusion = np.array(r["confusion"])
         assert confusion.sum() == r["num_test"] > 0

@@ -30,6 +30,10 @@ def add_arguments(parser):
     parser.add_argument("--knn-temperature", type=float, default=0.07)
     parser.add_argument("--linear-epochs", type=int, default=100)
     parser.add_argument("--finetune-epochs", type=int, default=30)
+    parser.add_argument("--finetune-head", choices=("random", "linear_probe"), default="random",
+                        help="fine-tuning starts from a random head or from the linear probe "
+                             "(LP-FT: with a few hundred labels it kept what a self-supervised "
+                             "encoder's probe had, where a random head lost it).")
     parser.add_argument("--no-confusion", action="store_true",
                         help="leave the confusion matrices out of the printed report.")
     parser.add_argument("--json", default=None, help="also write the report as JSON here.")
@@ -60,7 +64,7 @@ def run(args):
         encoder, data, protocols=protocols, dataset=args.dataset,
         knn_kwargs={"k": args.knn_k, "temperature": args.knn_temperature},
         linear_kwargs={"epochs": args.linear_epochs},
-        finetune_kwargs={"epochs": args.finetune_epochs},
+        finetune_kwargs={"epochs": args.finetune_epochs, "head_init": args.finetune_head},
     )
     print(report.to_text(confusion=not args.no_confusion))
     if args.json:
