@@ -81,25 +81,22 @@ def train_linear_probe(train_embeddings, train_labels, num_classes, epochs=100,
     return predict
 
 
-def linear_probe_head(train_embeddings, train_labels, num_classes, **kwargs):
+def linear_probe_head(train_embeddings, train_labels, num_classes, epochs=100,
+                      batch_size=256, base_lr=0.3, momentum=0.9, weight_decay=0.0,
+                      standardize=True, seed=0):
     """The linear probe as weights of a Dense(C) on *raw* embeddings.
 
-    Fits `train_linear_probe`'s classifier (same keyword arguments) and folds
-    the standardisation into it: logits = e @ kernel + bias equals the probe's
-    logits for (e - mean) / std.
+    Fits `train_linear_probe`'s classifier and folds the standardisation into
+    it: logits = e @ kernel + bias equals the probe's logits for
+    (e - mean) / std.
 
     Returns:
         (kernel (F, C), bias (C,)), float32 NumPy arrays.
     """
     x = np.asarray(train_embeddings, "float32")
     y = np.asarray(train_labels, "int32")
-    settings = dict(epochs=100, batch_size=256, base_lr=0.3, momentum=0.9, weight_decay=0.0,
-                    standardize=True, seed=0, verbose=0)
-    unknown = set(kwargs) - set(settings)
-    if unknown:
-        raise TypeError(f"linear_probe_head(): unknown argument(s) {sorted(unknown)}.")
-    settings.update(kwargs)
-    probe, mean, std = _fit_probe(x, y, num_classes, **settings)
+    probe, mean, std = _fit_probe(x, y, num_classes, epochs, batch_size, base_lr, momentum,
+                                  weight_decay, standardize, seed, verbose=0)
     kernel, bias = (np.asarray(w, "float32") for w in probe.layers[-1].get_weights())
     folded = kernel / std[:, None]
     return folded.astype("float32"), (bias - mean @ folded).astype("float32")
