@@ -17,9 +17,9 @@ and reports k-NN, linear-probe and fine-tuned accuracy of each encoder on the
 held-out images, with SemPPL's pseudo-label accuracy per epoch. Fine-tuning
 is run twice, LP-FT (the head starts as the linear probe) and with a random
 head; the headline takes, per method, the recipe that scores higher on
-unlabelled training images (hidden labels), never on the held-out ones. Writes ``OUT.json`` / ``OUT.md`` and, per method,
-``OUT/<method>_encoder.keras`` and ``OUT/<method>_finetuned.keras``
-(encoder + linear head, the chosen recipe).
+unlabelled training images (hidden labels), never on the held-out ones.
+Writes ``OUT.json`` / ``OUT.md`` and, per method, ``OUT/<method>_encoder.keras``
+and ``OUT/<method>_finetuned.keras`` (encoder + linear head, the chosen recipe).
 
     KERAS_BACKEND=tensorflow python benchmarks/cifar10_quality.py \\
         --labels-per-class 50 --epochs 7 --archive cifar10-train.tar.gz
