@@ -235,8 +235,9 @@ def evaluate_methods(args, data, images, labels, truth, encoders, results, model
         print(name, {p: round(results[name][p], 4) for p in PROTOCOLS}, chosen, flush=True)
 
 
-def reuse_encoders(args, models_dir):
-    """The encoders and training records of an earlier run of this split (``--out``)."""
+def reuse_encoders(args, models_dir, labels):
+    """The encoders and training records of an earlier run of this split (``--out``);
+    ``labels`` are the split's training labels (-1: unlabelled), checked against the run's."""
     import keras
 
     import keras_semppl  # noqa: F401  (registers the package's classes for loading)
@@ -252,6 +253,10 @@ def reuse_encoders(args, models_dir):
         if key in old and old[key] != getattr(args, key):
             raise SystemExit(f"--reuse-encoders: {record_path} was trained with --"
                              f"{key.replace('_', '-')} {old[key]}; got {getattr(args, key)}.")
+    if (old["labelled"], old["train_images"]) != (int((labels >= 0).sum()), len(labels)):
+        raise SystemExit(f"--reuse-encoders: the saved run had {old['labelled']} labelled of "
+                         f"{old['train_images']} training images; this split has "
+                         f"{int((labels >= 0).sum())} of {len(labels)}.")
     results = {m: {k: v for k, v in record["results"][m].items()
                    if k in ("train_seconds", "history")} for m in METHODS}
     encoders = {m: keras.saving.load_model(p) for m, p in zip(METHODS, paths)}
@@ -269,20 +274,11 @@ def train(args):
     set_precision(args.precision)
     keras.utils.set_random_seed(args.seed)
     data, images, labels, truth = load_split(args)
-    widths = tuple(int(w) for w in args.widths.split(","))
-    queue_size = args.queue_size or default_queue_size(int((labels >= 0).sum()),
-                                                        args.labelled_per_batch, args.batch_size)
-    view_fn = make_view_fn(byol_view_configs(num_large=2, large_size=32), seed=args.seed)
     models_dir = pathlib.Path(args.out)
-    models_dir.mkdir(parents=True, exist_ok=True)
     command = (f"KERAS_BACKEND={keras.backend.backend()} python benchmarks/cifar10_quality.py "
                + " ".join(public_arguments(sys.argv[1:] if args.argv is None else args.argv)))
     if args.reuse_encoders:
-        encoders, results, old = reuse_encoders(args, models_dir)
-        if (old["labelled"], old["train_images"]) != (int((labels >= 0).sum()), len(images)):
-            raise SystemExit(f"--reuse-encoders: the saved run had {old['labelled']} labelled of "
-                             f"{old['train_images']} training images; this split has "
-                             f"{int((labels >= 0).sum())} of {len(images)}.")
+        encoders, results, old = reuse_encoders(args, models_dir, labels)
         meta = dict(old, protocols_command=command, labels_per_class=args.labels_per_class,
                     max_train=args.max_train)
         evaluate_methods(args, data, images, labels, truth, encoders, results, models_dir)
@@ -291,6 +287,11 @@ def train(args):
                     protocols_seconds=round(time.time() - start_all, 1))
         write_report(models_dir, meta, results)
         return 0
+    models_dir.mkdir(parents=True, exist_ok=True)
+    widths = tuple(int(w) for w in args.widths.split(","))
+    queue_size = args.queue_size or default_queue_size(int((labels >= 0).sum()),
+                                                        args.labelled_per_batch, args.batch_size)
+    view_fn = make_view_fn(byol_view_configs(num_large=2, large_size=32), seed=args.seed)
     dataset = make_training_dataset(images, labels, args.batch_size, view_fn, true_labels=truth,
                                     seed=args.seed, labelled_per_batch=args.labelled_per_batch,
                                     num_classes=10)

@@ -6,9 +6,9 @@ cell by cell (nbclient) in a fresh virtual environment that does not have
 keras-semppl: its first cell installs the locally built wheel through
 SEMPPL_PIP_SPEC, as a Colab user installs the repository. That run (which
 is also the CIFAR-10 example's) happens once, under TensorFlow, to keep the
-suite's time down; the library calls it makes are tested on every backend. CIFAR-10 comes from
-the workplace's JPEG archive when present, else from a tiny random image
-folder (no CIFAR image is ever committed).
+suite's time down; the library calls it makes are tested on every backend.
+CIFAR-10 comes from the workplace's JPEG archive when present, else from a
+tiny random image folder (no CIFAR image is ever committed).
 """
 
 import importlib.util

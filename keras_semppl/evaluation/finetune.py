@@ -21,6 +21,7 @@ import time
 import keras
 import numpy as np
 
+from keras_semppl.evaluation.embed import embed_images
 from keras_semppl.evaluation.knn_eval import result_from_scores
 from keras_semppl.evaluation.linear_probe import linear_probe_head
 from keras_semppl.evaluation.linear_probe import shuffled_batches
@@ -96,8 +97,6 @@ def finetune_classifier(encoder, images, labels, num_classes, epochs=30, batch_s
     logits = head(trunk(inputs))
     classifier = keras.Model(inputs, logits, name="finetuned_classifier")
     if head_init == "linear_probe":
-        from keras_semppl.evaluation.embed import embed_images
-
         head.set_weights(linear_probe_head(embed_images(trunk, x), y, num_classes, seed=seed))
     batch_size = min(int(batch_size), len(x))
     steps_per_epoch = int(np.ceil(len(x) / batch_size))
