@@ -19,6 +19,9 @@ Configs (``--configs``, comma separated):
 * ``<backend>-<kind>-bf16``: any of the above under ``mixed_bfloat16``.
 * ``<backend>-<kind>-xla`` / ``-nojit`` / ``-nofuse``: jit_compile=True /
   False, fuse_views=False.
+* ``<backend>-<kind>-kerasbn``: every `keras_semppl.layers.BatchNormalization`
+  set to ``fused=False`` (Keras' own computation instead of the backend's
+  fused kernel): the before/after of the fused BatchNorm.
 * ``peer``: a plain PyTorch BYOL step built from lightly's modules
   (`benchmarks/peer_byol_lightly.py`), in its own virtual environment
   ``benchmarks/.peer-venv`` that this script creates on first use.
@@ -58,7 +61,7 @@ DEFAULT_CONFIGS = (
 )
 PEERS = {"peer": [], "peer-cl": ["channels_last"], "peer-bf16": ["channels_last", "bf16"]}
 BACKENDS = ("jax", "tensorflow", "torch")
-FLAGS = ("bf16", "xla", "nojit", "nofuse")
+FLAGS = ("bf16", "xla", "nojit", "nofuse", "kerasbn")
 
 
 # --------------------------------------------------------------------- child
@@ -101,6 +104,7 @@ def run_keras_child(spec):
 
     from keras_semppl.encoders import resnet18
     from keras_semppl.encoders.small_convnet import small_convnet
+    from keras_semppl.layers import BatchNormalization
     from keras_semppl.models import SemPPL
 
     flags = spec["flags"]
@@ -122,6 +126,12 @@ def run_keras_child(spec):
         queue_size=spec["queue_size"], fuse_views="nofuse" not in flags,
         semantic_positives=spec["kind"] != "augonly", seed=0, **heads,
     )
+    if "kerasbn" in flags:
+        norms = [layer for layer in model._flatten_layers()
+                 if isinstance(layer, BatchNormalization)]
+        assert norms, "no BatchNormalization layer found"
+        for layer in norms:
+            layer.fused = False
     jit = "auto"
     if "xla" in flags:
         jit = True

@@ -25,6 +25,7 @@ from keras_semppl.augment import RandomResizedCrop
 from keras_semppl.augment import Solarize
 from keras_semppl.augment import ViewConfig
 from keras_semppl.encoders.small_convnet import small_convnet
+from keras_semppl.layers import BatchNormalization
 from keras_semppl.layers import EmbeddingQueue
 from keras_semppl.layers import KNNPseudoLabeler
 from keras_semppl.layers import MLPHead
@@ -43,6 +44,7 @@ def _objects():
     """{name: object} of every serialisable class but the model."""
     views = (ViewConfig(size=8, area_range=(0.3, 0.9)), ViewConfig(size=8, blur_prob=0.5))
     return {
+        "BatchNormalization": BatchNormalization(axis=1, momentum=0.9, fused=False),
         "EmbeddingQueue": EmbeddingQueue(num_views=2, size=8, dim=4),
         "KNNPseudoLabeler": KNNPseudoLabeler(num_classes=3, k=2),
         "MLPHead": MLPHead(hidden_dim=8, output_dim=4, use_batch_norm=True),

@@ -14,6 +14,8 @@ standard parameter counts (ResNet-50: 23.51M without the head).
 import keras
 from keras import layers
 
+from keras_semppl.layers.batch_norm import BatchNormalization
+
 _STEMS = ("cifar", "imagenet")
 
 
@@ -179,7 +181,7 @@ def _conv_bn(x, filters, kernel, stride, name, bn, relu=True, zero_gamma=False):
         data_format=data_format,
         name=f"{name}_conv",
     )(x)
-    x = layers.BatchNormalization(
+    x = BatchNormalization(
         axis=1 if data_format == "channels_first" else -1,
         gamma_initializer="zeros" if zero_gamma else "ones",
         momentum=bn["momentum"],

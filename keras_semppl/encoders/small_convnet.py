@@ -3,6 +3,8 @@
 import keras
 from keras import layers
 
+from keras_semppl.layers.batch_norm import BatchNormalization
+
 
 def small_convnet(input_shape, widths=(32, 64, 128), name="small_convnet"):
     """Small ConvNet: images `(B, H, W, C)` -> features `(B, widths[-1])`.
@@ -40,7 +42,7 @@ def small_convnet(input_shape, widths=(32, 64, 128), name="small_convnet"):
             ),
             name=f"block{i}_conv",
         )(x)
-        x = layers.BatchNormalization(name=f"block{i}_bn")(x)
+        x = BatchNormalization(name=f"block{i}_bn")(x)
         x = layers.ReLU(name=f"block{i}_relu")(x)
     outputs = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     return keras.Model(inputs, outputs, name=name)

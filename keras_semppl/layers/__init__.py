@@ -1,5 +1,6 @@
 """Stateful and stateless building blocks of the SemPPL model."""
 
+from keras_semppl.layers.batch_norm import BatchNormalization
 from keras_semppl.layers.embedding_queue import EmbeddingQueue
 from keras_semppl.layers.knn_pseudo_labeler import KNNPseudoLabeler
 from keras_semppl.layers.mlp_head import MLPHead

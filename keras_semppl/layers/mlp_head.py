@@ -2,6 +2,8 @@
 
 import keras
 
+from keras_semppl.layers.batch_norm import BatchNormalization
+
 
 @keras.saving.register_keras_serializable(package="keras_semppl")
 class MLPHead(keras.layers.Layer):
@@ -30,7 +32,7 @@ class MLPHead(keras.layers.Layer):
         self.norm = None
         if use_batch_norm:
             synchronized = bool(sync_batch_norm) and keras.backend.backend() == "tensorflow"
-            self.norm = keras.layers.BatchNormalization(synchronized=synchronized, name="norm")
+            self.norm = BatchNormalization(synchronized=synchronized, name="norm")
         self.out = keras.layers.Dense(output_dim, name="out")
         self.hidden_dim = hidden_dim
         self.output_dim = output_dim
