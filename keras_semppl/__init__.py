@@ -9,7 +9,8 @@ model, its layers, `LARS` and the schedules after that one import:
 
 Sub-packages: `augment`, `callbacks`, `data`, `distribute`, `encoders`,
 `evaluation`, `io` (atomic saves), `layers`, `losses`, `models`,
-`optimizers`, `plots`, `schedules`.
+`optimizers`, `plots`, `schedules`; the module `precision` resolves
+``--precision auto``.
 """
 
 import sys as _sys

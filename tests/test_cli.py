@@ -21,7 +21,10 @@ def test_train_runs_reports_both_accuracies_and_saves(tmp_path, capsys):
     code = main(["train", "--epochs", "1", "--batch-size", "64", "--labelled-per-batch", "16",
                  "--image-size", "8", "--queue-size", "128", "--hidden-dim", "32",
                  "--projection-dim", "16", "--verbose", "0", "--output", str(out),
-                 "--plots", str(tmp_path / "plots"), "--online-probe"])
+                 "--plots", str(tmp_path / "plots"), "--online-probe",
+                 # float32: the k-NN accuracy is recomputed below within 1.5 images;
+                 # bfloat16 embeddings may break near-ties differently per batch size.
+                 "--precision", "fp32"])
     assert code == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report["labelled"] == 140 and report["validation"] == 359
@@ -118,6 +121,7 @@ def test_plan_fills_the_digits_defaults():
     assert (plan.epochs, plan.learning_rate, plan.lambda_invariance) == (40, 5e-3, None)
     assert plan.output == "runs/semppl_digits.keras" and plan.baseline and plan.classical
     assert plan.semantic_positives and plan.report_json is None
+    assert plan.precision == "auto"  # resolved when the run starts (keras_semppl.precision)
     assert plan.labelled_per_batch == 32
     views = plan.views(image_side=8)
     assert [v.size for v in views.large] == [16, 16] and views.small == ()
@@ -159,6 +163,8 @@ def test_precision_bf16_trains_the_run_under_mixed_bfloat16(tmp_path, capsys):
         # Weights stay float32 under the mixed policy; the queue too.
         assert all(w.dtype == "float32" for w in encoder.weights)
         assert all(w.dtype in ("float32", "int32") for w in loaded.queue.weights)
+        # The run's policy does not leak into the caller's process.
+        assert keras.mixed_precision.global_policy().name == "float32"
     finally:
         keras.mixed_precision.set_global_policy("float32")
     with pytest.raises(SystemExit):

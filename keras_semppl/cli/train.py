@@ -86,10 +86,12 @@ def add_arguments(parser):
                         help="train BYOL's online linear probe on stop-gradient features "
                              "(metrics probe_loss, probe_accuracy; a monitor only).")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
-                        help="fp32 (default) or bf16: Keras' mixed_bfloat16 policy for "
-                             "every model of the run (losses, queue and target EMA stay "
-                             "float32); faster on CPUs with AMX/AVX512-BF16 and on TPUs.")
+    parser.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
+                        help="bf16: Keras' mixed_bfloat16 policy for every model of the run "
+                             "(losses, queue and target EMA stay float32); fp32: float32; "
+                             "auto (default): bf16 where the hardware computes bfloat16 "
+                             "natively (TPU, NVIDIA GPU from Ampere on, CPU with AMX-BF16 "
+                             "or AVX512-BF16), else fp32.")
     parser.add_argument("--output", default=None,
                         help="where the trained model is saved (.keras; default "
                              "runs/semppl_digits.keras for digits, else runs/semppl.keras).")
@@ -172,7 +174,7 @@ class TrainPlan:
     checkpoint_dir: Optional[str] = None
     checkpoint_every_steps: Optional[int] = None
     keep: int = 3
-    precision: str = "fp32"
+    precision: str = "auto"
 
     @property
     def is_digits(self):
@@ -559,20 +561,37 @@ def print_report(plan, results):
 
 
 def execute(plan):
-    """Runs a resolved `TrainPlan`; returns the results printed as JSON."""
+    """Runs a resolved `TrainPlan`; returns the results printed as JSON.
+
+    The run's precision is Keras' global dtype policy while it runs; the
+    caller's policy is restored afterwards (`main` may be called in-process).
+    """
+    import keras
+
+    before = keras.mixed_precision.global_policy()
+    try:
+        return _run(plan)
+    finally:
+        keras.mixed_precision.set_global_policy(before)
+
+
+def _run(plan):
     import keras
 
     from keras_semppl.augment.host_views import make_view_fn
     from keras_semppl.evaluation.classical_baselines import knn_neighbours
     from keras_semppl.evaluation.post_training import held_out_comparison
     from keras_semppl.io.atomic import save_model
+    from keras_semppl.precision import policy_name
+    from keras_semppl.precision import resolve_precision
 
     start = time.time()
-    keras.mixed_precision.set_global_policy(
-        "mixed_bfloat16" if plan.precision == "bf16" else "float32")
+    precision, why = resolve_precision(plan.precision, tpu=plan.distribute == "tpu")
+    keras.mixed_precision.set_global_policy(policy_name(precision))
     keras.utils.set_random_seed(plan.seed)
     data = load_data(plan)
     print(f"backend: {keras.backend.backend()}")
+    print(f"precision: {precision} ({why})")
     print(data.summary())
     views = plan.views(data.images.shape[1])
     size = views.large[0].size
@@ -601,7 +620,7 @@ def execute(plan):
     results = {
         "backend": keras.backend.backend(),
         "seed": plan.seed,
-        "precision": plan.precision,
+        "precision": precision,
         "labelled": int(data.labelled_mask.sum()),
         "validation": int(len(data.val_labels)),
         "knn_k": knn_neighbours(data.labels),
