@@ -40,14 +40,18 @@ def test_quick_benchmark_runs_end_to_end(tmp_path):
 @pytest.mark.backend_free  # it runs all three frameworks itself, whatever KERAS_BACKEND is
 @pytest.mark.integration
 def test_conv_microbenchmark_runs_on_all_three_frameworks():
-    """benchmarks/conv_microbench.py at a tiny size: one timing per framework."""
+    """benchmarks/conv_microbench.py at a tiny size: one timing per framework.
+
+    In bfloat16, the casts of every framework are exercised (float32 is the
+    same code with no cast)."""
     proc = subprocess.run(
         [sys.executable, os.path.join(ROOT, "benchmarks", "conv_microbench.py"),
-         "--repeats", "1", "--batch", "2", "--size", "8"],
+         "--repeats", "1", "--batch", "2", "--size", "8", "--dtype", "bfloat16"],
         capture_output=True, text=True, cwd=ROOT, timeout=600,
         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "(2, 8, 8, 64), bfloat16," in proc.stdout
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| ") and "ms" not in line]
     names = [row.split("|")[1].strip() for row in rows]
     assert names == ["tensorflow (oneDNN)", "jax (XLA:CPU)", "torch NCHW", "torch channels_last"]
