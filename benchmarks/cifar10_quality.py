@@ -130,8 +130,9 @@ def default_queue_size(num_labelled, labelled_per_batch, batch_size):
 def set_precision(precision):
     import keras
 
-    keras.mixed_precision.set_global_policy(
-        "mixed_bfloat16" if precision == "bf16" else "float32")
+    from keras_semppl.precision import policy_name
+
+    keras.mixed_precision.set_global_policy(policy_name(precision))
 
 
 def load_split(args):

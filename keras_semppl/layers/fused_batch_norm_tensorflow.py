@@ -44,7 +44,8 @@ def batch_norm(x, gamma, beta, mean, variance, epsilon, training, axis):
     y, batch_mean, unbiased = tf.compat.v1.nn.fused_batch_norm(
         x4, gamma, beta, epsilon=epsilon, is_training=True)
     count = tf.cast(tf.size(x4) // channels, tf.float32)
-    batch_variance = tf.where(count > 1.0, unbiased * (count - 1.0) / tf.maximum(count, 1.0),
+    # One value per channel: the unbiased variance is undefined, the biased one is 0.
+    batch_variance = tf.where(count > 1.0, unbiased * ((count - 1.0) / count),
                               tf.zeros_like(unbiased))
     return (tf.reshape(y, shape), tf.stop_gradient(batch_mean),
             tf.stop_gradient(batch_variance))
