@@ -121,15 +121,11 @@ def fit_resumable(build_model, epoch_dataset, epochs, steps_per_epoch, checkpoin
         only its remaining steps).
     """
     latest = latest_checkpoint(checkpoint_dir)
-    if latest is None:
-        model = build_model()
-    else:
-        import keras_semppl.models  # noqa: F401  (registers the serialisable classes)
-
-        model = keras.saving.load_model(latest)
-    if getattr(model, "target_decay_steps", 0) is None:
+    # (Importing this module imported the package, which registers its classes.)
+    model = build_model() if latest is None else keras.saving.load_model(latest)
+    if hasattr(model, "set_run_length"):
         # One EMA schedule for the whole run, whatever the fit calls resumed.
-        model.target_decay_steps = epochs * steps_per_epoch
+        model.set_run_length(epochs * steps_per_epoch)
     done = _step(model)
     start_epoch, skip = divmod(done, steps_per_epoch)
     checkpoint = AtomicCheckpoint(checkpoint_dir, every_steps=every_steps, keep=keep)

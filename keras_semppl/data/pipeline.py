@@ -18,6 +18,8 @@ dataset built with the same seed; the views are stateless functions of
 import numpy as np
 import tensorflow as tf
 
+from keras_semppl.data.fit_inputs import check_image_array
+
 AUTOTUNE = tf.data.AUTOTUNE
 
 
@@ -37,8 +39,6 @@ def _check_images(images):
         raise ValueError(
             f"`images` must have 1 or 3 channels (last axis); got {images.shape[-1]} "
             f"channels in shape {images.shape}.")
-    from keras_semppl.models.label_guard import check_image_array
-
     check_image_array(images, name="`images`")  # float dtype, finite, in [0, 1]
     return images.astype(np.float32, copy=False)
 

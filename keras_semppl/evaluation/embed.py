@@ -23,14 +23,12 @@ def load_encoder(path):
     """
     import keras
 
-    import keras_semppl  # noqa: F401  (registers the serialisable classes)
-    from keras_semppl.models import SemPPL
-
     from keras_semppl.io.atomic import check_keras_file
 
+    # The package's classes registered themselves when it was imported.
     check_keras_file(path)
     model = keras.saving.load_model(path, compile=False)
-    if isinstance(model, SemPPL):
+    if hasattr(model, "extract_encoder"):  # a SemPPL model
         return model.extract_encoder()
     if len(model.inputs[0].shape) != 4 or len(model.outputs[0].shape) != 2:
         raise ValueError(f"{path} is neither a SemPPL model nor an encoder from images "

@@ -34,6 +34,7 @@ from keras_semppl.callbacks.guards import NONFINITE_KEY
 from keras_semppl.callbacks.guards import WEIGHTS_CHECK
 from keras_semppl.callbacks.guards import DivergenceGuard
 from keras_semppl.callbacks.guards import ZeroLearningRateWarning
+from keras_semppl.data.fit_inputs import prepare_fit_inputs
 from keras_semppl.distribute import replicas
 from keras_semppl.encoders.checks import check_encoder
 from keras_semppl.layers.embedding_queue import EmbeddingQueue
@@ -42,80 +43,42 @@ from keras_semppl.layers.mlp_head import MLPHead
 from keras_semppl.layers.positive_sampler import SemanticPositiveSampler
 from keras_semppl.layers.positive_sampler import sample_negative_indices
 from keras_semppl.layers.positive_sampler import sample_pair_negative_indices
-from keras_semppl.losses.semppl_objective import INVARIANCES
 from keras_semppl.losses.semppl_objective import semppl_objective
+from keras_semppl.models import options as model_options
 from keras_semppl.models import target as target_network
-from keras_semppl.models.label_guard import drop_remainder
-from keras_semppl.models.label_guard import guard_labels
+from keras_semppl.models.options import SemPPLOptions
 from keras_semppl.models.step_metrics import TERM_NAMES
 from keras_semppl.models.step_metrics import StepMetrics
 from keras_semppl.models.trainers import Trainer
 from keras_semppl.models.trainers.base import StepOutputs
+from keras_semppl.schedules.ema_horizon import EMAHorizon
+
+# Store keys of the seed-generator states in a saved model.
+_SEED_KEY = "seed_state_"
 
 
-def _positive_int(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}; got {value!r}.")
-
-
-def _positive_float(name, value, allow_zero=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a number; got {value!r}.")
-    if value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be {bound}; got {value!r}.")
-
-
-def _check_arguments(encoder, args):
-    """Raises ValueError naming the first bad constructor argument."""
+def _check_encoder_for(encoder, options):
+    """Raises ValueError unless ``encoder`` can serve a model with ``options``."""
     check_encoder(encoder)
-    _positive_int("num_classes", args["num_classes"], minimum=2)
-    _positive_int("num_large_views", args["num_large_views"])
-    _positive_int("num_small_views", args["num_small_views"], minimum=0)
-    for name in ("projector_hidden_dim", "projection_dim", "predictor_hidden_dim",
-                 "queue_size", "knn_k", "num_negatives", "num_semantic_positives"):
-        _positive_int(name, args[name])
-    if args["knn_k"] > args["queue_size"]:
-        raise ValueError(
-            f"knn_k={args['knn_k']} is larger than queue_size={args['queue_size']}."
-        )
-    if args["num_semantic_positives"] > args["queue_size"]:
-        raise ValueError(
-            f"num_semantic_positives={args['num_semantic_positives']} is larger than "
-            f"queue_size={args['queue_size']}."
-        )
-    _positive_float("temperature", args["temperature"])
-    for name in ("c", "alpha", "lambda_invariance"):
-        _positive_float(name, args[name], allow_zero=True)
-    if not 0.0 <= args["target_decay_base"] <= 1.0:
-        raise ValueError(
-            f"target_decay_base must be in [0, 1]; got {args['target_decay_base']!r}."
-        )
-    if args["target_decay_steps"] is not None:
-        _positive_int("target_decay_steps", args["target_decay_steps"])
-    view_augmentation = args["view_augmentation"]
-    if view_augmentation is not None and not isinstance(view_augmentation, keras.layers.Layer):
-        raise ValueError(
-            "view_augmentation must be a keras.layers.Layer or None; got "
-            f"{type(view_augmentation).__name__}."
-        )
     input_shape = tuple(encoder.inputs[0].shape)
     if len(input_shape) != 4:
         raise ValueError(
             f"The encoder's input must be images (batch, height, width, "
             f"channels); its input shape is {input_shape}."
         )
-    if args["num_small_views"] > 0 and (input_shape[1] is not None or input_shape[2] is not None):
+    if options.num_small_views > 0 and (input_shape[1] is not None
+                                        or input_shape[2] is not None):
         raise ValueError(
             "num_small_views > 0 needs an encoder that accepts any image size "
             f"(input shape (None, None, None, C)); its input shape is {input_shape}."
         )
 
 
-PSEUDO_LABEL_QUERIES = ("online", "target")
-
-# Store keys of the seed-generator states in a saved model.
-_SEED_KEY = "seed_state_"
+def _split_kwargs(kwargs):
+    """(options given as keywords, the rest: `keras.Model`'s own keywords)."""
+    names = set(SemPPLOptions.names())
+    return ({k: v for k, v in kwargs.items() if k in names},
+            {k: v for k, v in kwargs.items() if k not in names})
 
 
 @keras.saving.register_keras_serializable(package="keras_semppl")
@@ -130,142 +93,41 @@ class SemPPL(Trainer):
     Args:
         encoder: `keras.Model` mapping images (B, H, W, C) to features (B, F).
             With small views its input height and width must be None.
-        num_classes: number of classes C of the labelled data.
-        num_large_views: L (MAE-CT_SemPPL: 4; 2 is BYOL's pair).
-        num_small_views: S (MAE-CT_SemPPL: 2).
-        projector_hidden_dim: BYOL: 4096.
-        projection_dim: D, BYOL: 256.
-        predictor_hidden_dim: BYOL: 4096.
-        queue_size: Q slots per large view (MAE-CT_SemPPL: 2,560 at CIFAR scale).
-        knn_k: neighbours per (view, queue) pair in the vote (MAE-CT_SemPPL: 1;
-            k=5 measured no better on digits).
-        num_negatives: sampled negatives per anchor (ReLICv2, MAE-CT_SemPPL: 10).
-        num_semantic_positives: P per anchor (MAE-CT_SemPPL: 3; 6 measured no
-            better on digits).
-        temperature: InfoNCE temperature (MAE-CT_SemPPL: 0.15; 0.1 measured no
-            better on digits).
-        c: weight of the contrastive terms. Adam-type and LARS updates hardly
-            depend on the loss scale, so c only fixes the unit: 1, and what
-            matters are alpha and lambda / c. (MAE-CT_SemPPL's 0.3 belongs to
-            a total whose invariance term is itself contrastive; see below.)
-        alpha: weight of L_sempos relative to L_augm. 1: in MAE-CT_SemPPL the
-            effective ratio is about 0.92-0.94 (its lambda=5 multiplies signed
-            cross-entropies that add InfoNCE gradient to both terms, so its
-            nominal alpha=0.2 is not the ratio it trains with); on digits,
-            alpha=0.2 stayed 3-5 points below alpha ~1 (see the benchmark notes).
-        lambda_invariance: weight of the invariance penalty. With ReLIC's KL
-            (``invariance="kl"``), which is 0 at collapse while each InfoNCE
-            term is ln(1 + N) there, a large weight makes collapse the
-            cheapest state: MAE-CT_SemPPL's 5 collapsed the digits job. The
-            loss must fall all the way along a path from a collapsed to a
-            class-separated embedding (tests/test_collapse.py): that holds for
-            lambda / c <= 1 and fails from 2 on. The default 0.3 keeps a
-            margin of 3x and measured no worse than 0 on digits.
-        target_decay_base: tau_base of BYOL's EMA (0.99 short runs, 0.996 long).
-        target_decay_steps: K of BYOL's cosine EMA schedule (total training
-            steps). None: each `fit` sets K to its ``epochs`` x steps per
-            epoch (as BYOL does); tau stays at tau_base only when that count
-            is unknown (a generator without a length and no
-            ``steps_per_epoch``).
-        fuse_views: run all large views through the encoder as one batch
-            (faster; BatchNorm then normalises over all views together, as
-            SimCLR does). False runs each view separately (BYOL).
-        semantic_positives: False switches SemPPL's extra work off (no k-NN
-            vote, no positive draw, no queue writes; L_sempos = I_sempos = 0),
-            leaving BYOL/ReLIC's augmentation terms only. For ablations and
-            the throughput benchmark's "augmentation-only" step; alpha=0
-            and lambda=0 alone would still run the k-NN and the queue.
-        seed: seed of the negative and positive sampling.
-        sync_batch_norm: BatchNorm of the projector, predictor and target
-            projector uses the statistics of the global batch under a
-            `tf.distribute` strategy (SimCLR/BYOL's cross-replica BN). Only the
-            TensorFlow backend has per-replica batches; under JAX's
-            `keras.distribution.DataParallel` BatchNorm already sees the global
-            batch, and torch has no distributed `fit`, so there it is a no-op.
-            The encoder's own BatchNorm layers are the encoder's business
-            (`BatchNormalization(synchronized=True)` on TensorFlow).
-        view_augmentation: optional `keras.layers.Layer` (B, H, W, C) ->
-            same shape, applied to every view batch inside the train step
-            (training only; online and target see the same augmented large
-            views). A layer with `augments_all_views = True`, e.g.
-            `keras_semppl.augment.DeviceViews`, instead gets the dict
-            {"large_views": ..., "small_views": ...} and returns it, so each
-            view keeps its own augmentation (BYOL's view one / view two):
-            the accelerator-side alternative to augmenting in `tf.data`.
-            Must be serialisable; None (default) leaves views as delivered.
-        online_probe: True adds a linear classifier Dense(C) on the
-            stop-gradient encoder features of the first large view, trained
-            with cross-entropy on the labelled examples of each batch by the
-            same optimizer (BYOL's online classifier, byol_experiment.py);
-            a monitor only, it never changes the encoder. Metrics: probe_loss
-            and probe_accuracy (in training on unlabelled examples whose
-            hidden true class is known, i.e. never trained on; in evaluation
-            on every example with a class). False (default): no probe.
-        same_view_pairs: also contrast large view i with its own target
-            (MAE-CT_SemPPL does). False (default): those pairs carry no
-            augmentation-invariance signal, and with L=2 they would be half
-            of all pairs.
-        invariance: "kl" (default, ReLIC's KL, the paper's), "3p" (the
-            signed cross-entropy stand-in of MAE-CT_SemPPL, to reproduce that
-            code: use it with c=0.3, alpha=0.2, lambda_invariance=5 and
-            same_view_pairs=True) or "none". See
-            `keras_semppl.losses.semppl_objective`.
-        invariance_on_semantic_positives: also apply the KL to the
-            semantic-positive logits. False (default): there the KL pulls
-            against the weak semantic-positive term early in training.
-        negatives_per_pair: draw fresh negatives for every contrastive pair
-            (i, j), as MAE-CT_SemPPL does per loss call (default); False
-            shares one draw across pairs.
-        pseudo_label_query: which embeddings of an example vote against the
-            queue: "online" predictions (default; MAE-CT_SemPPL and the
-            paper's Figure 1) or its "target" projections (the queue's own
-            space).
+        num_classes, and every option below: keywords (or positionally after
+            ``encoder``), checked before any network is built; each is also a
+            read-only attribute (``model.queue_size``) and part of
+            ``get_config()``. ``model.options`` holds them all.
+        **kwargs: `keras.Model`'s own (``name``, ``dtype``...).
     """
 
-    def __init__(
-        self,
-        encoder,
-        num_classes,
-        num_large_views=2,
-        num_small_views=0,
-        projector_hidden_dim=4096,
-        projection_dim=256,
-        predictor_hidden_dim=4096,
-        queue_size=2560,
-        knn_k=1,
-        num_negatives=10,
-        num_semantic_positives=3,
-        temperature=0.15,
-        c=1.0,
-        alpha=1.0,
-        lambda_invariance=0.3,
-        target_decay_base=0.99,
-        target_decay_steps=None,
-        fuse_views=True,
-        semantic_positives=True,
-        seed=None,
-        sync_batch_norm=True,
-        view_augmentation=None,
-        online_probe=False,
-        same_view_pairs=False,
-        invariance="kl",
-        invariance_on_semantic_positives=False,
-        negatives_per_pair=True,
-        pseudo_label_query="online",
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        _check_arguments(encoder, locals())
+    def __init__(self, encoder, *args, **kwargs):
+        if len(args) > len(SemPPLOptions.names()):
+            raise TypeError(f"SemPPL takes at most {len(SemPPLOptions.names())} options "
+                            f"after the encoder; got {len(args)} positional arguments.")
+        given, model_kwargs = _split_kwargs(kwargs)
+        for name, value in zip(SemPPLOptions.names(), args):
+            if name in given:
+                raise TypeError(f"SemPPL got two values for {name!r}.")
+            given[name] = value
+        if "num_classes" not in given:
+            raise TypeError("SemPPL needs num_classes (the number of labelled classes).")
+        options = SemPPLOptions(**given)
+        _check_encoder_for(encoder, options)
+        super().__init__(**model_kwargs)
+        self.options = options
+        o = options
 
         # Networks: online, then the frozen target copy. (The order of
         # construction fixes the random initial weights: keep it.)
         feature_dim = int(encoder.outputs[0].shape[-1])
-        heads = dict(sync_batch_norm=sync_batch_norm)
+        heads = dict(sync_batch_norm=o.sync_batch_norm)
         self.encoder = encoder
-        self.projector = MLPHead(projector_hidden_dim, projection_dim, name="projector", **heads)
-        self.predictor = MLPHead(predictor_hidden_dim, projection_dim, name="predictor", **heads)
+        self.projector = MLPHead(o.projector_hidden_dim, o.projection_dim, name="projector",
+                                 **heads)
+        self.predictor = MLPHead(o.predictor_hidden_dim, o.projection_dim, name="predictor",
+                                 **heads)
         self.projector.build((None, feature_dim))
-        self.predictor.build((None, projection_dim))
+        self.predictor.build((None, o.projection_dim))
         self.target_encoder = target_network.clone_network(encoder, "target_" + encoder.name)
         self.target_projector = target_network.clone_network(
             self.projector, "target_projector", input_shape=(None, feature_dim)
@@ -275,59 +137,27 @@ class SemPPL(Trainer):
         )
 
         # Queue, pseudo-labels, sampling.
-        self.queue = EmbeddingQueue(num_large_views, queue_size, projection_dim, name="queue")
-        self.knn = KNNPseudoLabeler(num_classes, knn_k, name="knn")
+        self.queue = EmbeddingQueue(o.num_large_views, o.queue_size, o.projection_dim,
+                                    name="queue")
+        self.knn = KNNPseudoLabeler(o.num_classes, o.knn_k, name="knn")
         self.positive_sampler = SemanticPositiveSampler(
-            num_semantic_positives, seed=seed, name="positive_sampler"
+            o.num_semantic_positives, seed=o.seed, name="positive_sampler"
         )
         self.negative_seed = keras.random.SeedGenerator(
-            None if seed is None else seed + 1, name="negative_seed"
+            None if o.seed is None else o.seed + 1, name="negative_seed"
         )
         self.target_decay = keras.Variable(
-            target_decay_base, trainable=False, dtype="float32", name="target_decay"
+            o.target_decay_base, trainable=False, dtype="float32", name="target_decay"
         )
+        self.ema_horizon = EMAHorizon(o.target_decay_steps)
         # Built last, so that it leaves the random draws of the rest unchanged.
-        if online_probe:
-            self.probe = keras.layers.Dense(num_classes, name="online_probe")
+        if o.online_probe:
+            self.probe = keras.layers.Dense(o.num_classes, name="online_probe")
             self.probe.build((None, feature_dim))
-
         # Monitors (progress bar, History, TensorBoard).
-        self.step_metrics = StepMetrics(online_probe=bool(online_probe))
-
-        # Config: one attribute per argument.
-        self.num_classes = num_classes
-        self.num_large_views = num_large_views
-        self.num_small_views = num_small_views
-        self.projector_hidden_dim = projector_hidden_dim
-        self.projection_dim = projection_dim
-        self.predictor_hidden_dim = predictor_hidden_dim
-        self.queue_size = queue_size
-        self.knn_k = knn_k
-        self.num_negatives = num_negatives
-        self.num_semantic_positives = num_semantic_positives
-        self.temperature = temperature
-        self.c = c
-        self.alpha = alpha
-        self.lambda_invariance = lambda_invariance
-        self.target_decay_base = target_decay_base
-        self.target_decay_steps = target_decay_steps
-        self.fuse_views = fuse_views
-        self.semantic_positives = bool(semantic_positives)
-        self.seed = seed
-        self.sync_batch_norm = bool(sync_batch_norm)
-        self.view_augmentation = view_augmentation
-        if invariance not in INVARIANCES:
-            raise ValueError(f"invariance must be one of {INVARIANCES}; got {invariance!r}.")
-        if pseudo_label_query not in PSEUDO_LABEL_QUERIES:
-            raise ValueError(
-                f"pseudo_label_query must be one of {PSEUDO_LABEL_QUERIES}; "
-                f"got {pseudo_label_query!r}.")
-        self.same_view_pairs = bool(same_view_pairs)
-        self.invariance = invariance
-        self.invariance_on_semantic_positives = bool(invariance_on_semantic_positives)
-        self.negatives_per_pair = bool(negatives_per_pair)
-        self.pseudo_label_query = pseudo_label_query
-        self.online_probe = bool(online_probe)
+        self.step_metrics = StepMetrics(online_probe=o.online_probe)
+        # The one option that is a layer: an attribute, so that Keras tracks it.
+        self.view_augmentation = o.view_augmentation
         self.built = True
 
     def call(self, images, training=False):
@@ -610,10 +440,8 @@ class SemPPL(Trainer):
 
     def _update_target(self):
         """Step 6: the target EMA, with tau from the optimizer's step count."""
-        total = self.target_decay_steps
-        if total is None:
-            total = getattr(self, "_fit_decay_steps", None)
-        tau = target_network.target_decay(self.optimizer.iterations, self.target_decay_base, total)
+        tau = target_network.target_decay(
+            self.optimizer.iterations, self.target_decay_base, self.ema_horizon.total_steps)
         self.target_decay.assign(tau)
         target_network.ema_update(self._target_pairs, tau)
 
@@ -658,7 +486,7 @@ class SemPPL(Trainer):
 
         Before training, the inputs are checked where the data allows (labels
         in [-1, num_classes), images float in [0, 1] and finite; see
-        `keras_semppl.models.label_guard`); NumPy inputs whose length is not
+        `keras_semppl.data.fit_inputs`); NumPy inputs whose length is not
         a multiple of the batch size lose their last incomplete batch, with a
         warning. During training, a non-finite loss term or weight raises
         `keras_semppl.callbacks.DivergenceError` naming the step and the term
@@ -666,23 +494,12 @@ class SemPPL(Trainer):
         (`ZeroLearningRateWarning`).
 
         Also: ``shuffle`` defaults to False for data that shuffles itself
-        (`tf.data`, generators), and with ``target_decay_steps=None`` the EMA
-        schedule spans ``epochs`` x steps per epoch (``epochs`` counts from 0
-        across calls, as Keras' ``initial_epoch`` does).
+        (`tf.data`, generators), and the EMA schedule's length comes from
+        ``self.ema_horizon`` (`keras_semppl.schedules.EMAHorizon`).
         """
-        x, y = guard_labels(x, y, self.num_classes)
-        x, y = drop_remainder(x, y, batch_size)
-        if "shuffle" not in kwargs and not _is_array_data(x):
-            kwargs["shuffle"] = False
-        if self.target_decay_steps is None:
-            steps = _steps_per_epoch(x, dict(kwargs, batch_size=batch_size))
-            # Keras counts epochs from 0 across calls (initial_epoch), as the
-            # optimizer counts steps: the schedule ends at this call's last
-            # epoch. Changing K retraces the step, so it is kept when equal.
-            total = None if steps is None else steps * int(epochs)
-            if total != getattr(self, "_fit_decay_steps", None):
-                self._fit_decay_steps = total
-                self.train_function = None  # the step reads K when traced
+        x, y, kwargs, steps = prepare_fit_inputs(x, y, batch_size, self.num_classes, kwargs)
+        if self.ema_horizon.for_fit(epochs, steps):
+            self.train_function = None  # the step reads K when traced
         if callbacks is None:
             callbacks = []
         if isinstance(callbacks, (list, tuple)):
@@ -690,6 +507,12 @@ class SemPPL(Trainer):
                          *callbacks]
         return super().fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
                            callbacks=callbacks, **kwargs)
+
+    def set_run_length(self, total_steps):
+        """The EMA schedule spans a run of ``total_steps`` optimizer steps,
+        whatever the `fit` calls it is made of (see `EMAHorizon`)."""
+        if self.ema_horizon.set_run_length(total_steps):
+            self.train_function = None
 
     # ----------------------------------------------------------- persistence
     def _seed_generators_in_order(self):
@@ -737,73 +560,29 @@ class SemPPL(Trainer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            encoder=keras.saving.serialize_keras_object(self.encoder),
-            num_classes=self.num_classes,
-            num_large_views=self.num_large_views,
-            num_small_views=self.num_small_views,
-            projector_hidden_dim=self.projector_hidden_dim,
-            projection_dim=self.projection_dim,
-            predictor_hidden_dim=self.predictor_hidden_dim,
-            queue_size=self.queue_size,
-            knn_k=self.knn_k,
-            num_negatives=self.num_negatives,
-            num_semantic_positives=self.num_semantic_positives,
-            temperature=self.temperature,
-            c=self.c,
-            alpha=self.alpha,
-            lambda_invariance=self.lambda_invariance,
-            target_decay_base=self.target_decay_base,
-            target_decay_steps=self.target_decay_steps,
-            fuse_views=self.fuse_views,
-            semantic_positives=self.semantic_positives,
-            seed=self.seed,
-            sync_batch_norm=self.sync_batch_norm,
-            view_augmentation=None
-            if self.view_augmentation is None
-            else keras.saving.serialize_keras_object(self.view_augmentation),
-            online_probe=self.online_probe,
-            same_view_pairs=self.same_view_pairs,
-            invariance=self.invariance,
-            invariance_on_semantic_positives=self.invariance_on_semantic_positives,
-            negatives_per_pair=self.negatives_per_pair,
-            pseudo_label_query=self.pseudo_label_query,
-        )
+        config.update(encoder=keras.saving.serialize_keras_object(self.encoder),
+                      **self.options.to_config())
         return config
 
     @classmethod
     def from_config(cls, config):
         # A deep copy: deserialising the sub-objects consumes their configs.
         config = copy.deepcopy(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        if config.get("view_augmentation") is not None:
-            config["view_augmentation"] = keras.saving.deserialize_keras_object(
-                config["view_augmentation"]
-            )
-        return cls(**config)
+        encoder = keras.saving.deserialize_keras_object(config.pop("encoder"))
+        options = SemPPLOptions.config_to_kwargs(config)
+        rest = {k: v for k, v in config.items() if k not in options}
+        return cls(encoder, **options, **rest)
 
 
-def _is_array_data(x):
-    """True for in-memory arrays (or dicts / tuples of them), which Keras shuffles."""
-    leaves = keras.tree.flatten(x) if isinstance(x, (dict, list, tuple)) else [x]
-    return bool(leaves) and all(hasattr(leaf, "shape") and hasattr(leaf, "dtype")
-                                for leaf in leaves)
+def _option_attribute(name):
+    return property(lambda self: getattr(self.options, name),
+                    doc=SemPPLOptions.__dataclass_fields__[name].metadata["doc"])
 
 
-def _steps_per_epoch(x, bound):
-    """Optimizer steps in one epoch of ``fit(x, ...)``, or None when unknown."""
-    if bound.get("steps_per_epoch"):
-        return int(bound["steps_per_epoch"])
-    if _is_array_data(x):
-        rows = len(keras.tree.flatten(x)[0])
-        rows -= int(rows * (bound.get("validation_split") or 0.0))
-        batch = bound.get("batch_size") or 32
-        return max(1, -(-rows // batch))
-    cardinality = getattr(x, "cardinality", None)
-    if callable(cardinality):  # tf.data.Dataset
-        count = int(cardinality())
-        return count if count > 0 else None
-    try:  # keras.utils.PyDataset, torch DataLoader
-        return len(x) or None
-    except TypeError:
-        return None
+# Each option (but the layer, tracked as an attribute) is a read-only attribute;
+# the constructor's signature and docstring list them from the same declaration.
+for _name in SemPPLOptions.names():
+    if _name != "view_augmentation":
+        setattr(SemPPL, _name, _option_attribute(_name))
+SemPPL.__init__.__signature__ = model_options.signature()
+SemPPL.__doc__ += "\n" + "\n".join("    " + line for line in model_options.docs().splitlines())

@@ -1,14 +1,15 @@
-"""Checks of what `fit` receives: labels in [-1, num_classes), images finite
-floats in [0, 1].
+"""What `SemPPL.fit` receives: its form, its checks, and its epoch length.
 
-An out-of-range label would silently give a wrong one-hot vote or an empty
-semantic-positive set inside the compiled step, where no error can be raised;
-a NaN pixel can leave the loss finite while every weight turns NaN. So the
-data is checked where it enters `fit`, in every batch form (dict, tuple or
-list; see `keras_semppl.batch`): NumPy-like arrays at once, `tf.data`
-pipelines by an assertion mapped over every element (it raises when the
-offending batch is read, on every backend), Python generators,
-`keras.utils.PyDataset`s and torch `DataLoader`s per batch as it is read.
+`prepare_fit_inputs` is the one entry the model calls. Labels must lie in
+[-1, num_classes) and images be finite floats in [0, 1]: an out-of-range
+label would silently give a wrong one-hot vote or an empty semantic-positive
+set inside the compiled step, where no error can be raised, and a NaN pixel
+can leave the loss finite while every weight turns NaN. So the data is
+checked where it enters `fit`, in every batch form (dict, tuple or list; see
+`keras_semppl.batch`): NumPy-like arrays at once, `tf.data` pipelines by an
+assertion mapped over every element (it raises when the offending batch is
+read, on every backend), Python generators, `keras.utils.PyDataset`s and
+torch `DataLoader`s per batch as it is read.
 """
 
 import types
@@ -323,3 +324,39 @@ def _cut(x, n):
     if isinstance(x, (list, tuple)):
         return type(x)(_cut(v, n) for v in x)
     return x[:n]
+
+
+def prepare_fit_inputs(x, y, batch_size, num_classes, fit_kwargs):
+    """The inputs of ``SemPPL.fit(x, y, batch_size, **fit_kwargs)``, checked.
+
+    Returns:
+        ``(x, y, fit_kwargs, steps_per_epoch)``: the inputs with their checks
+        applied (`guard_labels`) and cut to full batches (`drop_remainder`);
+        ``fit_kwargs`` with ``shuffle=False`` by default for data that
+        shuffles itself (streams; Keras shuffles arrays); and the optimizer
+        steps in one epoch, or None when the data does not say.
+    """
+    x, y = guard_labels(x, y, num_classes)
+    x, y = drop_remainder(x, y, batch_size)
+    in_memory = _in_memory(x, y) is not None
+    if "shuffle" not in fit_kwargs and not in_memory:
+        fit_kwargs = dict(fit_kwargs, shuffle=False)
+    return x, y, fit_kwargs, _steps_per_epoch(x, y, in_memory, batch_size, fit_kwargs)
+
+
+def _steps_per_epoch(x, y, in_memory, batch_size, fit_kwargs):
+    """Optimizer steps in one epoch of ``fit(x, ...)``, or None when unknown."""
+    if fit_kwargs.get("steps_per_epoch"):
+        return int(fit_kwargs["steps_per_epoch"])
+    if in_memory:
+        rows = len(_flat_arrays(x)[0])
+        rows -= int(rows * (fit_kwargs.get("validation_split") or 0.0))
+        return max(1, -(-rows // (batch_size or 32)))
+    cardinality = getattr(x, "cardinality", None)
+    if callable(cardinality):  # tf.data.Dataset
+        count = int(cardinality())
+        return count if count > 0 else None
+    try:  # keras.utils.PyDataset, torch DataLoader
+        return len(x) or None
+    except TypeError:
+        return None
