@@ -16,8 +16,6 @@ and fp32 anywhere else (older GPUs and CPUs emulate bfloat16 slowly).
 
 import os
 
-import keras
-
 PRECISIONS = ("auto", "bf16", "fp32")
 _CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 
@@ -44,6 +42,8 @@ def cpu_bfloat16_flags(cpuinfo="/proc/cpuinfo"):
 
 def _accelerator():
     """(kind, native bf16) of the backend's first accelerator, or (None, False)."""
+    import keras  # here, so that the command line can read PRECISIONS without Keras
+
     backend = keras.backend.backend()
     if backend == "jax":
         import jax

@@ -9,7 +9,7 @@ import pytest
 
 from keras_semppl.cli.main import build_parser
 from keras_semppl.cli.main import main
-from keras_semppl.cli.train import resolve_plan
+from keras_semppl.cli.train_plan import resolve_plan
 from keras_semppl.data.digits import load_digits
 from tests import numpy_reference
 

@@ -180,7 +180,7 @@ def test_cli_parses_without_importing_keras():
 
 @pytest.mark.backend_free
 def test_cli_distribution_names_match_the_library():
-    from keras_semppl.cli.train import DISTRIBUTION_NAMES
+    from keras_semppl.cli.train_plan import DISTRIBUTION_NAMES
     from keras_semppl.distribute import NAMES
 
     assert DISTRIBUTION_NAMES == NAMES

@@ -102,7 +102,7 @@ def test_checkpoint_dir_saves_keeps_and_resumes(tmp_path, capsys):
 @pytest.mark.backend_free
 def test_skip_corrupt_reaches_the_image_folder_loader(tmp_path):
     from keras_semppl.cli.main import build_parser
-    from keras_semppl.cli.train import load_data
+    from keras_semppl.cli.train_run import load_data
     from keras_semppl.cli.train import resolve_plan
 
     root = tmp_path / "data"

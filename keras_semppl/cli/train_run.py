@@ -1,0 +1,304 @@
+"""`semppl train`, part two: executes a `TrainPlan` (see `keras_semppl.cli.train_plan`).
+
+data -> views -> distribution -> fit -> plots -> evaluation -> baseline -> save.
+"""
+
+import dataclasses
+import json
+import os
+import time
+
+import keras
+
+from keras_semppl.augment.device_views import DeviceViews
+from keras_semppl.augment.host_views import make_view_fn
+from keras_semppl.callbacks.checkpoint import fit_resumable
+from keras_semppl.callbacks.checkpoint import latest_checkpoint
+from keras_semppl.callbacks.guards import DivergenceError
+from keras_semppl.callbacks.history_io import save_history_json
+from keras_semppl.callbacks.knn_monitor import KNNMonitor
+from keras_semppl.data.pipeline import make_training_dataset
+from keras_semppl.data.sources import resolve_dataset
+from keras_semppl.distribute import resolve_distribution
+from keras_semppl.encoders.resnet import resnet18
+from keras_semppl.encoders.resnet import resnet50
+from keras_semppl.encoders.small_convnet import small_convnet
+from keras_semppl.evaluation.classical_baselines import knn_neighbours
+from keras_semppl.evaluation.method_comparison import comparison_table
+from keras_semppl.evaluation.post_training import held_out_comparison
+from keras_semppl.evaluation.supervised_baseline import train_supervised_baseline
+from keras_semppl.io.atomic import save_model
+from keras_semppl.io.atomic import write_text
+from keras_semppl.models import SemPPL
+from keras_semppl.plots.training_curves import plot_training_curves
+from keras_semppl.precision import policy_name
+from keras_semppl.precision import resolve_precision
+from keras_semppl.schedules.warmup_cosine import warmup_cosine_decay
+
+
+def load_data(plan):
+    """The plan's `SemiSupervisedArrays` (SystemExit naming --dataset on errors)."""
+    try:
+        data = resolve_dataset(plan.dataset, data_dir=plan.data_dir,
+                               image_size=plan.image_size,
+                               label_fraction=plan.label_fraction,
+                               labels_per_class=plan.labels_per_class, seed=plan.seed,
+                               val_fraction=plan.val_fraction,
+                               unlabelled_dir=plan.unlabelled_dir,
+                               skip_corrupt=plan.skip_corrupt)
+    except ValueError as error:
+        hint = " Pass --image-size." if "image_size" in str(error) else ""
+        hint += " Pass --skip-corrupt to skip such files." if "skip_corrupt" in str(error) else ""
+        raise SystemExit(f"--dataset {plan.dataset!r}: {error}{hint}") from None
+    if data.num_classes < 2:
+        raise SystemExit(f"--dataset {plan.dataset!r}: found {data.num_classes} class; SemPPL "
+                         "needs at least 2 (one sub-folder per class).")
+    if len(data.val_labels) == 0:
+        raise SystemExit("--val-fraction: the held-out set is empty; raise it.")
+    return data
+
+
+def build_encoder(plan, size, channels, name=None):
+    """The plan's encoder for large views of side ``size``; any input size with small views."""
+    side = None if plan.num_small_views else size
+    shape = (side, side, channels)
+    kwargs = {} if name is None else {"name": name}
+    if plan.encoder == "small_convnet":
+        return small_convnet(shape, widths=(32, 64, 128), **kwargs)
+    stem = "cifar" if size <= 64 else "imagenet"
+    build = resnet18 if plan.encoder == "resnet18" else resnet50
+    return build(input_shape=shape, stem=stem, **kwargs)
+
+
+def epoch_seed(seed, epoch):
+    """The data seed of one epoch under --checkpoint-dir: a function of (seed, epoch)."""
+    return int(seed) * 100003 + int(epoch) + 1
+
+
+def training_dataset(plan, data, view_fn, seed=None):
+    """(tf.data batches of views, steps per epoch); ``seed`` overrides the plan's."""
+    repeat = plan.steps_per_epoch is not None
+    try:
+        dataset = make_training_dataset(
+            data.images, data.labels, plan.batch_size, view_fn, true_labels=data.true_labels,
+            seed=plan.seed if seed is None else seed,
+            labelled_per_batch=plan.labelled_per_batch,
+            num_classes=data.num_classes, repeat=repeat)
+    except ValueError as error:
+        raise SystemExit(f"--batch-size/--labelled-per-batch: {error}") from None
+    return dataset, plan.steps_per_epoch if repeat else int(dataset.cardinality())
+
+
+def distribution(plan):
+    """The `DistributionPlan` of --distribute (SystemExit naming it on errors)."""
+    try:
+        engine = resolve_distribution(plan.distribute, tpu=plan.tpu)
+        engine.check_batch_size(plan.batch_size)
+    except (ValueError, NotImplementedError) as error:
+        raise SystemExit(f"--distribute: {error}") from None
+    return engine
+
+
+def fit_semppl(plan, data, dataset, views, steps_per_epoch, epoch_dataset=None):
+    """Builds, compiles and fits SemPPL; call inside the distribution scope.
+
+    With ``--augment-on device`` the model augments the views itself
+    (`DeviceViews` of the plan's ``views``). With ``--checkpoint-dir``,
+    ``epoch_dataset(epoch)`` gives each epoch's batches and training resumes
+    from the latest checkpoint (`keras_semppl.callbacks.fit_resumable`).
+
+    Returns:
+        (model, history dict, seconds).
+    """
+    channels = data.images.shape[-1]
+    device_views = None
+    if plan.augment_on == "device":
+        device_views = DeviceViews(views.large, views.small, channels=channels, seed=plan.seed)
+    total_steps = steps_per_epoch * plan.epochs
+
+    def build():
+        model = SemPPL(build_encoder(plan, views.large[0].size, channels),
+                       num_classes=data.num_classes, view_augmentation=device_views,
+                       **plan.model_kwargs())
+        model.set_run_length(total_steps)
+        schedule = warmup_cosine_decay(plan.learning_rate, total_steps,
+                                       warmup_steps=min(2 * steps_per_epoch, total_steps))
+        model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4))
+        return model
+
+    start = time.time()
+    if plan.checkpoint_dir is not None:
+        _check_same_run(plan)
+        latest = latest_checkpoint(plan.checkpoint_dir)
+        if latest is not None:
+            print(f"resuming from {latest}")
+        model, history = fit_resumable(
+            build, epoch_dataset, plan.epochs, steps_per_epoch, plan.checkpoint_dir,
+            every_steps=plan.checkpoint_every_steps, keep=plan.keep, verbose=plan.verbose,
+            callbacks=tensorboard_callbacks(plan, data))
+        return model, history, time.time() - start
+    model = build()
+    history = model.fit(dataset, epochs=plan.epochs, verbose=plan.verbose,
+                        steps_per_epoch=plan.steps_per_epoch,
+                        callbacks=tensorboard_callbacks(plan, data))
+    return model, history.history, time.time() - start
+
+
+# Plan fields that may change between a run and its resumption.
+_FREE_ON_RESUME = ("verbose", "output", "plots", "report_json", "baseline", "classical",
+                   "logdir", "checkpoint_dir", "checkpoint_every_steps", "keep")
+
+
+def _check_same_run(plan):
+    """Records the plan in --checkpoint-dir; SystemExit if it holds another run's.
+
+    A checkpoint carries its own model and optimizer (schedule included), so
+    resuming it under other training flags would silently mix two runs.
+    """
+    settings = {k: v for k, v in dataclasses.asdict(plan).items() if k not in _FREE_ON_RESUME}
+    path = os.path.join(plan.checkpoint_dir, "run.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            recorded = json.load(f)
+        changed = sorted(k for k in set(settings) | set(recorded)
+                         if settings.get(k) != recorded.get(k))
+        if changed:
+            details = ", ".join(f"{k}: {recorded.get(k)!r} there, {settings.get(k)!r} now"
+                                for k in changed)
+            raise SystemExit(f"--checkpoint-dir {plan.checkpoint_dir!r} holds a run with other "
+                             f"settings ({details}); rerun with the same flags or use "
+                             "another folder.")
+    else:
+        write_text(path, json.dumps(settings, indent=1, sort_keys=True))
+
+
+def tensorboard_callbacks(plan, data):
+    """With --logdir: the held-out k-NN monitor, then Keras' TensorBoard writer
+    (in that order, so that the writer sees ``val_knn_accuracy``)."""
+    if not plan.logdir:
+        return []
+    monitor = KNNMonitor(data.images, data.labels, data.val_images, data.val_labels,
+                         data.num_classes)
+    return [monitor, keras.callbacks.TensorBoard(plan.logdir, write_graph=False)]
+
+
+def write_plots(plan, history):
+    os.makedirs(plan.plots, exist_ok=True)
+    save_history_json(history, os.path.join(plan.plots, "history.json"))
+    plot_training_curves(history, os.path.join(plan.plots, "training_curves.png"))
+    print(f"wrote {plan.plots}/history.json and training_curves.png")
+
+
+def train_baseline(plan, data, view_fn, size, steps):
+    """The same encoder, supervised on the labelled images.
+
+    Returns:
+        ((classifier, encoder), seconds).
+    """
+    start = time.time()
+    encoder = build_encoder(plan, size, data.images.shape[-1],
+                            name=f"baseline_{plan.encoder.split('_')[-1]}")
+    # Trained in place, as the trunk of the returned classifier.
+    classifier = train_supervised_baseline(
+        encoder, data.images, data.labels, data.num_classes, view_fn, steps=steps,
+        learning_rate=plan.learning_rate, seed=plan.seed)
+    return (classifier, encoder), time.time() - start
+
+
+def print_report(plan, results):
+    what = "digits" if plan.is_digits else "images"
+    print()
+    print(f"held-out accuracy on {results['validation']} {what} "
+          f"({results['labelled']} labels used, {results['knn_k']} per k-NN vote):")
+    print(comparison_table(results["accuracy"], knn_k=results["knn_k"]))
+    print("own classifier: SemPPL's k-NN pseudo-labeller over the labelled images, the "
+          "baseline's softmax head.")
+    if "final_pseudo_label_accuracy" in results:
+        print(f"final pseudo-label accuracy (unlabelled, training): "
+              f"{results['final_pseudo_label_accuracy']:.3f}")
+    print(f"saved {plan.output}")
+    line = json.dumps(results)
+    if plan.report_json:
+        write_text(plan.report_json, line + "\n")
+    print(line)
+
+
+def execute(plan):
+    """Runs a resolved `TrainPlan`; returns the results printed as JSON.
+
+    The run's precision is Keras' global dtype policy while it runs; the
+    caller's policy is restored afterwards (`main` may be called in-process).
+    """
+    before = keras.mixed_precision.global_policy()
+    try:
+        return _run(plan)
+    finally:
+        keras.mixed_precision.set_global_policy(before)
+
+
+def _run(plan):
+    start = time.time()
+    precision, why = resolve_precision(plan.precision, tpu=plan.distribute == "tpu")
+    keras.mixed_precision.set_global_policy(policy_name(precision))
+    keras.utils.set_random_seed(plan.seed)
+    data = load_data(plan)
+    print(f"backend: {keras.backend.backend()}")
+    print(f"precision: {precision} ({why})")
+    print(data.summary())
+    views = plan.views(data.images.shape[1])
+    size = views.large[0].size
+    if plan.augment_on == "device" and data.images.shape[1] != size:
+        raise SystemExit(f"--augment-on device: the images ({data.images.shape[1]} px) must "
+                         f"have the large view side ({size} px); pass --image-size {size}.")
+    view_fn = make_view_fn(views, seed=plan.seed, placement=plan.augment_on)
+    dataset, steps_per_epoch = training_dataset(plan, data, view_fn)
+    engine = distribution(plan)
+    print(f"distribution: {engine.description}")
+
+    def epoch_dataset(epoch):
+        return training_dataset(plan, data, view_fn, seed=epoch_seed(plan.seed, epoch))[0]
+
+    try:
+        with engine.scope():
+            model, history, seconds = fit_semppl(plan, data, dataset, views, steps_per_epoch,
+                                                 epoch_dataset=epoch_dataset)
+    except DivergenceError as error:
+        kept = f" {plan.output} was left as it was." if os.path.exists(plan.output) else ""
+        raise SystemExit(f"semppl train: {error} Nothing was saved.{kept}") from None
+    if plan.plots and history:
+        write_plots(plan, history)
+
+    results = {
+        "backend": keras.backend.backend(),
+        "seed": plan.seed,
+        "precision": precision,
+        "labelled": int(data.labelled_mask.sum()),
+        "validation": int(len(data.val_labels)),
+        "knn_k": knn_neighbours(data.labels),
+        "semppl_seconds": round(seconds, 1),
+    }
+    if plan.semantic_positives and history.get("pseudo_label_accuracy"):
+        results["final_pseudo_label_accuracy"] = float(
+            history["pseudo_label_accuracy"][-1])
+    if not plan.is_digits:
+        results = {"dataset": plan.dataset, **results}
+    supervised = None
+    if plan.baseline:
+        # The baseline always augments on the host, with the same views.
+        supervised, seconds = train_baseline(plan, data, make_view_fn(views, seed=plan.seed),
+                                             size, steps_per_epoch * plan.epochs)
+        results["baseline_seconds"] = round(seconds, 1)
+    results["accuracy"] = held_out_comparison(
+        data, size, semppl=model, supervised=supervised, classical=plan.classical,
+        seed=plan.seed)
+
+    save_model(model, plan.output)
+    results["saved"] = plan.output
+    results["total_seconds"] = round(time.time() - start, 1)
+    print_report(plan, results)
+    return results
+
+
+def run(args):
+    execute(resolve_plan(args))
+    return 0
