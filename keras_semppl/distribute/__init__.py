@@ -22,7 +22,7 @@ Engines (never a home-made one):
   (and ``"auto"``, which means one device) is accepted.
 
 Inside the training step, `keras_semppl.distribute.replicas` gives the
-global view (`all_gather`, `this_replica_rows`, `no_grad`).
+global view (`all_gather`, `this_replica_rows`).
 
 Backend modules are imported lazily: importing this package imports neither
 jax, tensorflow nor torch.
@@ -35,7 +35,6 @@ from typing import Any, Callable
 import keras
 
 from keras_semppl.distribute.replicas import all_gather
-from keras_semppl.distribute.replicas import no_grad
 from keras_semppl.distribute.replicas import num_replicas_in_sync
 from keras_semppl.distribute.replicas import this_replica_rows
 
@@ -178,7 +177,6 @@ __all__ = [
     "DistributionPlan",
     "NAMES",
     "all_gather",
-    "no_grad",
     "num_replicas_in_sync",
     "resolve_distribution",
     "this_replica_rows",

@@ -9,10 +9,7 @@ distributed `fit`) there is one replica and these helpers are identities.
     all_gather(x, axis)      this replica's x -> every replica's, concatenated
     this_replica_rows(x)     rows of a global-batch tensor that are this replica's
     num_replicas_in_sync()   R (1 outside a multi-replica step)
-    no_grad()                a context in which no autograd graph is recorded
 """
-
-import contextlib
 
 import keras
 
@@ -64,16 +61,3 @@ def this_replica_rows(x):
     rows = x.shape[0] // ctx.num_replicas_in_sync
     start = tf.cast(ctx.replica_id_in_sync_group, "int32") * rows
     return tf.gather(x, tf.range(start, start + rows), axis=0)
-
-
-def no_grad():
-    """`torch.no_grad()` on torch (saves the graph's memory); elsewhere a no-op.
-
-    JAX and TensorFlow only differentiate what the gradient function or tape
-    asks for; `keras.ops.stop_gradient` still marks values as constants there.
-    """
-    if keras.backend.backend() == "torch":
-        import torch
-
-        return torch.no_grad()
-    return contextlib.nullcontext()

@@ -307,7 +307,7 @@ class SemPPL(Trainer):
             and, with the online probe, ``probe_loss``.
         """
         batch = self.parse_batch(data)
-        with keras.StatelessScope(), replicas.no_grad():
+        with keras.StatelessScope(), self._no_grad():
             return self.compute_step(batch, training=training).terms
 
     # --------------------------------------------------------- step parts
@@ -358,7 +358,7 @@ class SemPPL(Trainer):
         if batch.small_views:
             small, _ = self._embed(batch.small_views, self.encoder, heads, training)
             online = ops.concatenate([online, small], axis=0)
-        with replicas.no_grad():
+        with self._no_grad():
             target, _ = self._embed(
                 batch.large_views, self.target_encoder, (self.target_projector,), training
             )

@@ -4,7 +4,7 @@ A backend trainer only moves gradients; the sequence lives here::
 
     train_step(data):                          test_step(data):
         batch = parse_batch(data)                  batch = parse_batch(data)
-        step = <backend: compute_step under        with no_grad():
+        step = <backend: compute_step under        with _no_grad():
                 gradient recording, loss               step = compute_step(batch, False)
                 scaled, optimizer.apply>           return finish_step(step, False)
         return finish_step(step, True)
@@ -19,14 +19,26 @@ base declares:
 * ``finish_step(step, training)`` -> logs: what follows the optimizer (the
   target EMA and the queue write, in training only) and the metric updates.
 
-Each backend trainer implements ``_descend(batch)``, returning the step's
-`StepOutputs` after applying the optimizer to the gradient of
-``_loss_to_differentiate(step.objective)``, which is the one place the loss
-is divided over replicas and scaled for mixed precision
-(``optimizer.scale_loss``, as Keras' own trainers do).
+What a backend trainer overrides, all of it:
+
+* every backend: ``_descend(batch)``, returning the step's `StepOutputs`
+  after applying the optimizer to the gradient of
+  ``_loss_to_differentiate(step.objective)``, which is the one place the
+  loss is divided over replicas and scaled for mixed precision
+  (``optimizer.scale_loss``, as Keras' own trainers do);
+* ``_no_grad()``: a context in which no gradient is recorded (torch:
+  ``torch.no_grad()``, which saves the graph's memory; elsewhere nothing to
+  do, since JAX and TensorFlow differentiate only what they are asked to);
+* JAX: ``train_step(state, data)`` and ``test_step(state, data)``, since
+  Keras' JAX trainer calls the step as a pure function of the variables'
+  values; they run the sequences below inside a `keras.StatelessScope`,
+  which JAX's ``_descend`` relies on;
+* torch: ``fit`` (refuses a multi-process group) and
+  ``_should_torch_compile`` (the step runs eagerly).
 """
 
 import collections
+import contextlib
 
 import keras
 
@@ -64,6 +76,10 @@ class SemPPLTrainerBase(keras.Model):
         """compute_step(batch, True), its gradient, optimizer.apply -> `StepOutputs`."""
         raise NotImplementedError
 
+    def _no_grad(self):
+        """A context that records no gradient (torch overrides it)."""
+        return contextlib.nullcontext()
+
     # ------------------------------------------------------------ shared
     def _loss_to_differentiate(self, objective):
         """The objective as the gradient should see it.
@@ -82,12 +98,12 @@ class SemPPLTrainerBase(keras.Model):
     def _train_sequence(self, data):
         batch = self.parse_batch(data)
         step = self._descend(batch)
-        with replicas.no_grad():
+        with self._no_grad():
             return self.finish_step(step, training=True)
 
     def _test_sequence(self, data):
         batch = self.parse_batch(data)
-        with replicas.no_grad():
+        with self._no_grad():
             step = self.compute_step(batch, training=False)
             return self.finish_step(step, training=False)
 

@@ -15,12 +15,15 @@ import keras
 from keras_semppl.models.trainers.base import SemPPLTrainerBase
 
 
-def _values(scope, variables):
-    """The current values of ``variables`` in ``scope`` (their own if untouched)."""
+def _values(scope, variables, fallbacks=None):
+    """The values of ``variables`` in ``scope``; where the scope holds none,
+    ``fallbacks`` (one per variable) or else each variable's own value."""
+    if fallbacks is None:
+        fallbacks = [variable.value for variable in variables]
     out = []
-    for variable in variables:
+    for variable, fallback in zip(variables, fallbacks):
         value = scope.get_current_value(variable)
-        out.append(variable.value if value is None else value)
+        out.append(fallback if value is None else value)
     return out
 
 
@@ -28,7 +31,8 @@ class JAXSemPPLTrainer(SemPPLTrainerBase):
     """JAX: `jax.value_and_grad` and `optimizer.stateless_apply`."""
 
     def _descend(self, batch):
-        # Runs inside train_step's scope: `v.value` is the value in the state.
+        # Runs inside train_step's scope (`_stateless`): `v.value` is the
+        # value in the state Keras passed in.
         trainable = self.trainable_variables
         others = [v for v in self.non_trainable_variables]
         others += self.optimizer.variables + self.metrics_variables
@@ -62,7 +66,7 @@ class JAXSemPPLTrainer(SemPPLTrainerBase):
         with keras.StatelessScope(state_mapping=mapping) as scope:
             logs = sequence(data)
         return logs, tuple(
-            _values_or(scope, variables, values)
+            _values(scope, variables, values)
             for variables, values in zip(variable_lists, state)
         )
 
@@ -83,11 +87,3 @@ class JAXSemPPLTrainer(SemPPLTrainerBase):
         )
         return self._stateless(self._test_sequence, variable_lists, state, data)
 
-
-def _values_or(scope, variables, old_values):
-    """New values from ``scope``, else the values the state came in with."""
-    out = []
-    for variable, old in zip(variables, old_values):
-        value = scope.get_current_value(variable)
-        out.append(old if value is None else value)
-    return out

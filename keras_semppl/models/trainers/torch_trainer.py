@@ -36,6 +36,9 @@ def check_no_torch_process_group():
 class TorchSemPPLTrainer(SemPPLTrainerBase):
     """torch: `backward()`, then `optimizer.apply` without a graph."""
 
+    def _no_grad(self):
+        return torch.no_grad()
+
     def fit(self, *args, **kwargs):
         check_no_torch_process_group()
         return super().fit(*args, **kwargs)
