@@ -21,6 +21,7 @@ import math
 import keras
 from keras.src.utils.backend_utils import DynamicBackend
 
+from keras_semppl.arguments import positive_int
 from keras_semppl.augment._base import DataLayer
 
 DEFAULT_AREA_RANGE = (0.08, 1.0)
@@ -36,12 +37,6 @@ def _check_range(name, value, low, high, positive=False):
         bound = f"0 < min <= max <= {high}" if positive else f"{low} <= min <= max <= {high}"
         raise ValueError(f"`{name}` must satisfy {bound}; got {value!r}.")
     return lo, hi
-
-
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"`{name}` must be a positive int; got {value!r}.")
-    return value
 
 
 def sample_crop_boxes(batch, image_height, image_width, seed,
@@ -162,12 +157,12 @@ class RandomResizedCrop(DataLayer):
                  aspect_ratio_range=DEFAULT_ASPECT_RATIO_RANGE, max_attempts=10,
                  seed=None, **kwargs):
         super().__init__(**kwargs)
-        self.height = _positive_int("height", height)
-        self.width = _positive_int("width", width)
+        self.height = positive_int("height", height)
+        self.width = positive_int("width", width)
         self.area_range = _check_range("area_range", area_range, 0.0, 1.0, positive=True)
         self.aspect_ratio_range = _check_range("aspect_ratio_range", aspect_ratio_range,
                                                0.0, math.inf, positive=True)
-        self.max_attempts = _positive_int("max_attempts", max_attempts)
+        self.max_attempts = positive_int("max_attempts", max_attempts)
         self.seed = seed
         self.generator = keras.random.SeedGenerator(seed)
         self.supports_masking = False

@@ -1,6 +1,5 @@
 """A 2-D t-SNE map of embeddings, coloured by class, as a PNG."""
 
-import os
 
 import matplotlib
 
@@ -8,7 +7,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from keras_semppl.io.atomic import atomic_path  # noqa: E402
+from keras_semppl.plots.figure_io import save_figure  # noqa: E402
 
 
 def tsne_2d(embeddings, perplexity=30.0, seed=0):
@@ -58,9 +57,4 @@ def plot_embedding_map(embeddings, labels, path, class_names=None, max_points=20
     ax.set_yticks([])
     ax.set_title(title)
     ax.legend(fontsize=7, markerscale=2, loc="best", ncol=1 if len(classes) <= 12 else 2)
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -1,7 +1,6 @@
 """Training curves (loss terms, pseudo-label and k-NN accuracy) as a PNG."""
 
 import math
-import os
 
 import matplotlib
 
@@ -9,7 +8,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from keras_semppl.io.atomic import atomic_path  # noqa: E402
+from keras_semppl.plots.figure_io import save_figure  # noqa: E402
 
 LOSS_KEYS = ("loss", "l_augm", "l_sempos", "i_augm", "i_sempos")
 _RATE_WORDS = ("accuracy", "coverage", "precision", "top5")
@@ -61,9 +60,4 @@ def plot_training_curves(history, path, title="SemPPL training"):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(title)
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -1,6 +1,5 @@
 """A grid of one image's training views, as the model sees them (PNG)."""
 
-import os
 
 import matplotlib
 import numpy as np
@@ -8,7 +7,7 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from keras_semppl.io.atomic import atomic_path  # noqa: E402
+from keras_semppl.plots.figure_io import save_figure  # noqa: E402
 
 
 def sample_views(image, view_fn, num_draws=8, example_id=0):
@@ -64,9 +63,4 @@ def plot_views(image, view_fn, path, num_draws=8, example_id=0, title=None):
         for col in range(num_draws):
             show(axes[row, col + 1], draws[col])
     fig.suptitle(title or "training views (one row per view, one column per draw)", fontsize=9)
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)
