@@ -14,12 +14,21 @@ Quick iteration: ``pytest -m "not slow"``.
 """
 
 import os
+import tempfile
 
 import pytest
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 # Keep TensorFlow's start-up quiet.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# JAX: compiled steps go to a persistent cache, so that the many tests (and
+# their subprocesses) that build the same small models compile each step once.
+# Compiled code is looked up by its exact program and compiler settings, so
+# the cache changes no result. tests/run_all_backends.py gives each run its own.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(
+    tempfile.gettempdir(), "keras-semppl-test-jax-cache"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
 
 MARKERS = {
     "backend_free": "independent of the Keras backend: run once, not once per backend",

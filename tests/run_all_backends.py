@@ -22,8 +22,10 @@ combined with the pass's own with "and").
 import concurrent.futures
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 BACKENDS = ("jax", "tensorflow", "torch")
@@ -65,8 +67,9 @@ def _take_option(argv, name, default):
     return argv, default
 
 
-def _run_pass(label, backend, expr, where, argv, root):
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
+def _run_pass(label, backend, expr, where, argv, root, jax_cache):
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2",
+               JAX_COMPILATION_CACHE_DIR=jax_cache)
     start = time.time()
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
@@ -95,9 +98,12 @@ def main(argv):
     print(f"{len(passes)} passes, {jobs} at a time: "
           + "; ".join(f"{label} (KERAS_BACKEND={backend}, -m {expr!r})"
                       for label, backend, expr in passes), flush=True)
+    # One JAX compilation cache for the run's passes and their subprocesses
+    # (tests/conftest.py): each distinct step compiles once per run.
+    jax_cache = tempfile.mkdtemp(prefix="keras-semppl-jax-cache-")
     with concurrent.futures.ThreadPoolExecutor(int(jobs)) as pool:
-        futures = {pool.submit(_run_pass, label, backend, expr, where, argv, root): label
-                   for label, backend, expr in passes}
+        futures = {pool.submit(_run_pass, label, backend, expr, where, argv, root, jax_cache):
+                   label for label, backend, expr in passes}
         for future in concurrent.futures.as_completed(futures):
             label = futures[future]
             proc, seconds = future.result()
@@ -110,6 +116,7 @@ def main(argv):
             # 5: no test selected (e.g. a -k that matches nothing in this pass).
             if proc.returncode not in (0, 5):
                 failed.append(label)
+    shutil.rmtree(jax_cache, ignore_errors=True)
     print(f"\npasses: backend-free, {', '.join(backends)}; failing: "
           f"{', '.join(failed) or 'none'}; {time.time() - overall:.0f} s in all")
     line = f"{totals['passed']} passed, {totals['failed'] + totals['error']} failed"

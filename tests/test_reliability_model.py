@@ -128,14 +128,14 @@ def test_seed_states_are_saved_and_restored(data, tmp_path):
     a, b, labels = data
     model = _compiled()
     model.fit((a, b, labels), batch_size=8, verbose=0)
-    seeds = [keras.ops.convert_to_numpy(g.state) for g in model._seed_generators_in_order()]
+    seeds = [keras.ops.convert_to_numpy(g.state) for g in model.seed_generators()]
     assert len(seeds) >= 2 and not any(np.array_equal(s, seeds[0]) for s in seeds[1:])
     path = tmp_path / "m.keras"
     model.save(path)
     import keras_semppl.models  # noqa: F401
 
     revived = keras.saving.load_model(path)
-    for generator, saved in zip(revived._seed_generators_in_order(), seeds):
+    for generator, saved in zip(revived.seed_generators(), seeds):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(generator.state), saved)
 
 

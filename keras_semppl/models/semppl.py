@@ -515,7 +515,7 @@ class SemPPL(Trainer):
             self.train_function = None
 
     # ----------------------------------------------------------- persistence
-    def _seed_generators_in_order(self):
+    def seed_generators(self):
         """Every `keras.random.SeedGenerator` of the model and its layers, in a
         fixed order (negative sampling, positive sampling, augmentation...)."""
         generators, seen = [], set()
@@ -534,7 +534,7 @@ class SemPPL(Trainer):
         uninterrupted run would (resumed training is not reproducible).
         """
         super().save_own_variables(store)
-        for i, generator in enumerate(self._seed_generators_in_order()):
+        for i, generator in enumerate(self.seed_generators()):
             store[f"{_SEED_KEY}{i}"] = generator.state
 
     def load_own_variables(self, store):
@@ -548,7 +548,7 @@ class SemPPL(Trainer):
                 f"model has {len(own)} ({[v.name for v in own]}).")
         for i, variable in enumerate(own):
             variable.assign(store[f"{i}"])
-        for i, generator in enumerate(self._seed_generators_in_order()):
+        for i, generator in enumerate(self.seed_generators()):
             key = f"{_SEED_KEY}{i}"
             if key in keys:
                 generator.state.assign(
