@@ -9,11 +9,10 @@ import pytest
 
 from keras_semppl.augment import DeviceViews
 from keras_semppl.cli.main import main
+from tests.toy_data import TINY_TRAIN_ARGS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ["--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "64",
-        "--labelled-per-batch", "16", "--image-size", "8", "--queue-size", "128",
-        "--hidden-dim", "32", "--projection-dim", "16", "--verbose", "0", "--no-baseline"]
+TINY = TINY_TRAIN_ARGS + ["--steps-per-epoch", "2", "--verbose", "0", "--no-baseline"]
 
 
 def test_default_train_prints_no_predict_cost_lines(tmp_path):

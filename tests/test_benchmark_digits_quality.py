@@ -8,10 +8,10 @@ import sys
 import numpy as np
 import pytest
 
+from tests.toy_data import TINY_TRAIN_ARGS
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ["--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "64",
-        "--labelled-per-batch", "16", "--image-size", "8", "--queue-size", "128",
-        "--hidden-dim", "32", "--projection-dim", "16"]
+TINY = TINY_TRAIN_ARGS + ["--steps-per-epoch", "2"]
 
 
 @pytest.mark.backend_free  # the harness runs the CLI in subprocesses: once is enough

@@ -12,15 +12,14 @@ from keras_semppl.cli.main import main
 from keras_semppl.cli.train_plan import resolve_plan
 from keras_semppl.data.digits import load_digits
 from tests import numpy_reference
+from tests.toy_data import TINY_TRAIN_ARGS
 
 
 @pytest.mark.integration
 @pytest.mark.slow
 def test_train_runs_reports_both_accuracies_and_saves(tmp_path, capsys):
     out = tmp_path / "m.keras"
-    code = main(["train", "--epochs", "1", "--batch-size", "64", "--labelled-per-batch", "16",
-                 "--image-size", "8", "--queue-size", "128", "--hidden-dim", "32",
-                 "--projection-dim", "16", "--verbose", "0", "--output", str(out),
+    code = main(["train", *TINY_TRAIN_ARGS, "--verbose", "0", "--output", str(out),
                  "--plots", str(tmp_path / "plots"), "--online-probe",
                  # float32: the k-NN accuracy is recomputed below within 1.5 images;
                  # bfloat16 embeddings may break near-ties differently per batch size.
@@ -75,9 +74,7 @@ def _raw_knn_on_digits(seed):
 @pytest.mark.slow
 def test_report_json_ablation_and_no_classical(tmp_path, capsys):
     report_path = tmp_path / "out" / "report.json"
-    code = main(["train", "--epochs", "1", "--batch-size", "64", "--labelled-per-batch", "16",
-                 "--image-size", "8", "--queue-size", "128", "--hidden-dim", "32",
-                 "--projection-dim", "16", "--verbose", "0", "--output",
+    code = main(["train", *TINY_TRAIN_ARGS, "--verbose", "0", "--output",
                  str(tmp_path / "m.keras"), "--no-semantic-positives", "--no-baseline",
                  "--no-classical", "--report-json", str(report_path)])
     assert code == 0
@@ -148,9 +145,7 @@ def test_plan_view_counts_come_from_the_flags_or_the_preset():
 @pytest.mark.integration
 def test_precision_bf16_trains_the_run_under_mixed_bfloat16(tmp_path, capsys):
     try:
-        code = main(["train", "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "64",
-                     "--labelled-per-batch", "16", "--image-size", "8", "--queue-size", "128",
-                     "--hidden-dim", "32", "--projection-dim", "16", "--verbose", "0",
+        code = main(["train", *TINY_TRAIN_ARGS, "--steps-per-epoch", "2", "--verbose", "0",
                      "--output", str(tmp_path / "m.keras"), "--no-baseline", "--no-classical",
                      "--precision", "bf16"])
         assert code == 0

@@ -47,3 +47,10 @@ def tiny_model(num_classes=3, size=8, queue_size=48, **kwargs):
     )
     defaults.update(kwargs)
     return SemPPL(encoder, num_classes=num_classes, **defaults)
+
+
+#: `semppl train` at toy size on the embedded digits: 8 px images, one epoch,
+#: small heads and queue (add ``--steps-per-epoch 2`` for an even shorter run).
+TINY_TRAIN_ARGS = ["--epochs", "1", "--batch-size", "64", "--labelled-per-batch", "16",
+                   "--image-size", "8", "--queue-size", "128", "--hidden-dim", "32",
+                   "--projection-dim", "16"]
