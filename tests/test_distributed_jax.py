@@ -45,25 +45,6 @@ def test_data_parallel_equals_single_device():
     assert report["devices"] == DEVICES
 
 
-@pytest.mark.backend("jax", reason="resolve_distribution for the jax engine")
-def test_resolve_distribution_names():
-    from keras_semppl.distribute import resolve_distribution
-
-    plan = resolve_distribution("none")
-    assert plan.name == "none" and plan.num_replicas == 1 and plan.engine is None
-    with plan.scope():
-        pass
-    with pytest.raises(ValueError, match="Unknown distribution 'bogus'"):
-        resolve_distribution("bogus")
-    with pytest.raises(ValueError, match="multiple of the 4 replicas"):
-        plan.num_replicas = 4
-        plan.check_batch_size(30)
-    # One CPU device in this process: "auto" means no distribution.
-    assert resolve_distribution("auto").name == "none"
-    with pytest.raises(ValueError, match="TensorFlow strategy"):
-        resolve_distribution("mirrored")
-
-
 # --------------------------------------------------------------- subprocess
 def _main():
     import tempfile

@@ -44,23 +44,6 @@ def test_mirrored_strategy_equals_single_device():
     assert report["replicas"] == REPLICAS
 
 
-@pytest.mark.backend("tensorflow", reason="resolve_distribution for the tensorflow engine")
-def test_resolve_distribution_names():
-    from keras_semppl.distribute import resolve_distribution
-
-    plan = resolve_distribution("none")
-    assert plan.name == "none" and plan.num_replicas == 1 and plan.engine is None
-    with plan.scope():
-        pass
-    with pytest.raises(ValueError, match="Unknown distribution 'bogus'"):
-        resolve_distribution("bogus")
-    with pytest.raises(ValueError, match="multiple of the 4 replicas"):
-        plan.num_replicas = 4
-        plan.check_batch_size(30)
-    # No GPU/TPU in this process: "auto" means no distribution.
-    assert resolve_distribution("auto").name == "none"
-
-
 # --------------------------------------------------------------- subprocess
 def _main():
     import contextlib
