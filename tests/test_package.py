@@ -184,3 +184,28 @@ def test_cli_distribution_names_match_the_library():
     from keras_semppl.distribute import NAMES
 
     assert DISTRIBUTION_NAMES == NAMES
+
+
+@pytest.mark.backend_free
+def test_imports_point_downward():
+    """No module of data/, evaluation/ or callbacks/ imports models/ or the
+    package face (`import keras_semppl`, `from keras_semppl import ...`)."""
+    import ast
+    import pathlib
+
+    package = pathlib.Path(__file__).resolve().parents[1] / "keras_semppl"
+    upward = []
+    for folder in ("data", "evaluation", "callbacks"):
+        for path in sorted((package / folder).glob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module:
+                    names = ([node.module] if node.module != "keras_semppl"
+                             else ["keras_semppl"])
+                else:
+                    continue
+                for name in names:
+                    if name == "keras_semppl" or name.startswith("keras_semppl.models"):
+                        upward.append(f"{path.relative_to(package.parent)}:{node.lineno} {name}")
+    assert not upward, upward
