@@ -82,3 +82,29 @@ def test_evaluate_a_plain_encoder_and_plot_its_map(saved_model, tmp_path, capsys
 def test_evaluate_rejects_unknown_protocol(saved_model):
     with pytest.raises(ValueError, match="Unknown protocol"):
         main(["evaluate", saved_model[1], "--protocol", "svm"])
+
+
+def test_plot_with_only_a_model_finds_the_history_beside_it(saved_model, tmp_path, capsys):
+    import shutil
+
+    model = tmp_path / "runs" / "semppl_digits.keras"
+    model.parent.mkdir()
+    shutil.copy(saved_model[0], model)
+    # The convention `semppl train` writes by: runs/NAME.keras -> runs/NAME.history.json.
+    (tmp_path / "runs" / "semppl_digits.history.json").write_text(
+        json.dumps({"loss": [3.0, 2.0], "val_knn_accuracy": [None, 0.5]}))
+    assert main(["plot", "--model", str(model), "--max-points", "120"]) == 0
+    out = capsys.readouterr().out
+    plots = tmp_path / "runs" / "semppl_digits_plots"
+    for name in ("training_curves.png", "tsne.png"):
+        with open(plots / name, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n", name
+        assert f"saved {plots / name}" in out
+
+
+@pytest.mark.backend_free
+def test_history_path_for_model():
+    from keras_semppl.callbacks.history_io import history_path_for_model
+
+    assert history_path_for_model("runs/semppl_digits.keras") == "runs/semppl_digits.history.json"
+    assert history_path_for_model("a/b.model") == "a/b.model.history.json"
