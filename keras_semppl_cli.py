@@ -9,6 +9,8 @@ InitializeLog" warning and other absl INFO/WARNING lines printed before the
 level is read, and, on a machine without an NVIDIA driver, the GPU build's
 failed cuInit) are dropped from stderr.
 Set ``TF_CPP_MIN_LOG_LEVEL`` yourself to see TensorFlow's log unfiltered.
+Before Keras loads, the backend is checked (`keras_semppl.cli.backend_check`):
+an unknown or missing one is one line naming what to install.
 """
 
 import os
@@ -81,6 +83,11 @@ def main(argv=None):
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
         restore = _filter_stderr()
     try:
+        from keras_semppl.cli.backend_check import backend_problem
+
+        problem = backend_problem()  # one line, before Keras' own traceback
+        if problem is not None:
+            raise SystemExit(f"semppl: {problem}")
         import keras_semppl
 
         keras_semppl._load_api()  # registers every class, for load_model

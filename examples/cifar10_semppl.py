@@ -24,9 +24,10 @@ This example trains SemPPL on CIFAR-10 with 400 labelled images per class
 (the usual "4,000 labels" setting), holds out 10% of the training images for
 validation, and scores the frozen encoder with a weighted k-NN classifier.
 
-It runs on any Keras 3 backend: set `KERAS_BACKEND` to `jax`, `tensorflow`
-or `torch` before Keras is imported. The input pipeline is `tf.data` on every
-backend.
+It runs on any Keras 3 backend (`jax`, `tensorflow` or `torch`), chosen by
+`KERAS_BACKEND` before Keras is imported: in the notebook its set-up cell sets
+it (edit `BACKEND` there), as a script your shell does (Keras' default is
+`tensorflow`). The input pipeline is `tf.data` on every backend.
 
 Every size below is a top-level constant that an environment variable
 `SEMPPL_<NAME>` overrides (for example `SEMPPL_EPOCHS=10`), and
@@ -40,11 +41,8 @@ the code works, not that the method does.
 ## Setup
 """
 
-import os
-
-os.environ.setdefault("KERAS_BACKEND", "jax")  # or "tensorflow", "torch"
-
 import json
+import os
 import pathlib
 import tarfile
 import tempfile

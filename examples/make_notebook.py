@@ -8,10 +8,14 @@ The example's layout (keras-io's): a header docstring with `Title:`,
 `Author:`, ... lines, then code separated by markdown blocks written as
 module-level triple-quoted strings. The header becomes a title cell, each
 markdown block a markdown cell, and the code between two blocks a code cell.
-The notebook's first cell is added here: it picks the backend through
-`KERAS_BACKEND` and installs keras-semppl unless it is already importable,
-from ``SEMPPL_PIP_SPEC`` (default: ``git+`` the repository URL that setup.py
-declares) with the pip options in ``SEMPPL_PIP_OPTIONS``.
+After the title, two cells are added here: a note on running it, and the
+set-up cell, the one place that sets ``KERAS_BACKEND`` (``BACKEND``; empty:
+``KERAS_BACKEND`` if set, else the first of jax, tensorflow, torch that is
+installed). It stops with what to do on a TPU runtime, installs keras-semppl
+with the backend's extra when the package is not installed (from
+``SEMPPL_PIP_SPEC`` if set, else ``git+`` the repository URL that setup.py
+declares, with the pip options in ``SEMPPL_PIP_OPTIONS``), and asks for a
+restart when pip changed a package the session had already imported.
 
 The output is a pure function of the source (fixed cell ids, no outputs, no
 timestamps), so a test can compare the committed notebook with a fresh
@@ -38,29 +42,96 @@ def repository_url():
     return match.group(1)
 
 
-#: What the first cell installs when `keras_semppl` is not importable.
-PIP_SPEC = f"git+{repository_url()}"
+#: What the set-up cell installs when `keras_semppl` is not installed, with
+#: the chosen backend as the extra.
+PIP_SPEC = f"keras-semppl[{{BACKEND}}] @ git+{repository_url()}"
+
+#: Between the title and the set-up cell: how to run the notebook.
+RUN_NOTE = """\
+**Running it:** run the cells in order. The set-up cell below picks the Keras
+backend (edit `BACKEND` there to choose one), installs keras-semppl with that
+backend's extra if it is missing, and says so if Colab must restart the
+session afterwards (Runtime > Restart session, then run from the top; the
+install is kept). On Colab choose a CPU or GPU runtime: a TPU runtime is not
+supported by this notebook yet."""
 
 SETUP_CELL = f'''\
-# Set-up: pick the Keras backend ("jax", "tensorflow" or "torch") before Keras
-# is imported, and install keras-semppl unless it is already installed:
-# SEMPPL_PIP_SPEC is what pip installs (default: the repository), and
-# SEMPPL_PIP_OPTIONS adds pip options.
+# Set-up. The one place that sets the Keras backend: "jax", "tensorflow" or
+# "torch". Left empty, it is KERAS_BACKEND if that is set, else the first of
+# jax, tensorflow, torch that is installed (tensorflow if none is).
+BACKEND = ""
+
+import glob
 import importlib
+import importlib.metadata
+import importlib.util
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
 
-try:
-    import keras_semppl  # noqa: F401
-except ImportError:
-    spec = os.environ.get("SEMPPL_PIP_SPEC", "{PIP_SPEC}")
+def installed(module):
+    return importlib.util.find_spec(module) is not None
+
+
+def runtime():
+    """"tpu", "gpu" or "cpu": what this Python session runs on (Colab or elsewhere)."""
+    if (os.environ.get("COLAB_TPU_ADDR") or os.environ.get("TPU_ACCELERATOR_TYPE")
+            or glob.glob("/dev/accel[0-9]*")):
+        return "tpu"
+    if os.path.exists("/dev/nvidiactl") or shutil.which("nvidia-smi"):
+        return "gpu"
+    return "cpu"
+
+
+RUNTIME = runtime()
+if RUNTIME == "tpu":
+    raise SystemExit(
+        "This is a TPU runtime, which keras-semppl does not support yet. Switch to a GPU "
+        "or CPU runtime (Runtime > Change runtime type), then run this cell again.")
+BACKEND = BACKEND or os.environ.get("KERAS_BACKEND") or next(
+    (name for name in ("jax", "tensorflow", "torch") if installed(name)), "tensorflow")
+if BACKEND not in ("jax", "tensorflow", "torch"):
+    raise SystemExit(f"BACKEND={{BACKEND!r}}: choose jax, tensorflow or torch.")
+os.environ["KERAS_BACKEND"] = BACKEND
+print(f"Keras backend: {{BACKEND}} ({{RUNTIME}} runtime)")
+
+if not installed("keras_semppl"):
+    # SEMPPL_PIP_SPEC replaces what pip installs; SEMPPL_PIP_OPTIONS adds pip options.
+    # On a GPU runtime the preinstalled CUDA builds of the backends are kept.
+    watched = {{"keras": "keras", "numpy": "numpy", "tensorflow": "tensorflow",
+               "jax": "jax", "torch": "torch", "scikit-learn": "sklearn",
+               "matplotlib": "matplotlib"}}
+
+    def versions():
+        found = {{}}
+        for dist in watched:
+            try:
+                found[dist] = importlib.metadata.version(dist)
+            except importlib.metadata.PackageNotFoundError:
+                found[dist] = None
+        return found
+
+    before = versions()
+    spec = (os.environ.get("SEMPPL_PIP_SPEC")
+            or f"{PIP_SPEC}")
     options = shlex.split(os.environ.get("SEMPPL_PIP_OPTIONS", ""))
+    print(f"installing {{spec}}")
     subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", *options, spec])
-    importlib.invalidate_caches()'''
+    importlib.invalidate_caches()
+    after = versions()
+    stale = [dist for dist, module in watched.items()
+             if module in sys.modules and before[dist] != after[dist]]
+    if stale:
+        raise SystemExit(
+            f"pip changed {{', '.join(stale)}}, already imported in this session: restart it "
+            "(Runtime > Restart session), then run the notebook from the top.")
+if not installed(BACKEND):
+    raise SystemExit(
+        f"The {{BACKEND}} backend is not installed: pip install \\"keras-semppl[{{BACKEND}}]\\", "
+        "or set BACKEND above to an installed one.")'''
 
 _BLOCK = re.compile(r'^"""\n(.*?)\n"""\n', re.S | re.M)
 _HEADER_FIELD = re.compile(r"^([A-Z][A-Za-z ]*):\s*(.*)$")
@@ -106,7 +177,9 @@ def split_example(source):
 
 def make_notebook(source):
     """The notebook (as JSON text) generated from the example's source text."""
-    cells = [("code", SETUP_CELL)] + split_example(source)
+    example = split_example(source)
+    # Title first, then how to run it, then the set-up cell, then the example.
+    cells = example[:1] + [("markdown", RUN_NOTE), ("code", SETUP_CELL)] + example[1:]
     nb = nbformat.v4.new_notebook()
     nb.cells = [
         (nbformat.v4.new_code_cell if kind == "code" else nbformat.v4.new_markdown_cell)(

@@ -106,3 +106,35 @@ def test_default_queue_size():
     assert default_queue_size(10, 8, 32) == 32
     assert public_arguments(["--archive", "a.tgz", "--epochs", "2", "--archive=b"]) == [
         "--epochs", "2"]
+
+
+@pytest.mark.backend_free
+def test_make_cifar10_archive_writes_the_layout_the_benchmark_reads(tmp_path):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    try:
+        from make_cifar10_archive import write_archive
+    finally:
+        sys.path.pop(0)
+    labels = np.repeat(np.arange(10), 3)[::-1]  # 3 per class, in another order
+    colours = np.arange(30, dtype=np.uint8)[:, None] * 8
+    images = np.broadcast_to(colours[:, None, None, :], (30, 32, 32, 3)).astype(np.uint8)
+    archive = tmp_path / "cifar10-train.tar.gz"
+    counts = write_archive(images, labels[:, None], archive)
+    assert counts == dict.fromkeys(CLASSES, 3)
+    with tarfile.open(archive, "r:gz") as tar:
+        names = sorted(m.name for m in tar.getmembers())
+        assert names == sorted(f"train/{c}/{i:04d}.jpg" for c in CLASSES for i in range(3))
+        # The first image of class 9 (truck) is image 0: a flat grey of value 0.
+        pixels = np.asarray(Image.open(io.BytesIO(
+            tar.extractfile("train/truck/0000.jpg").read())))
+    assert pixels.shape == (32, 32, 3) and np.abs(pixels.astype(int) - 0).max() <= 2
+    # The streaming reader of the tests' CIFAR slice takes it: every class full.
+    from tests.cifar_slice import _extract
+
+    _extract(archive, tmp_path / "out", CLASSES, 3)
+    assert len(list((tmp_path / "out").glob("*/*.jpg"))) == 30

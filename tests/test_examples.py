@@ -28,7 +28,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 NOTEBOOK = REPO / "colab" / "cifar10_semppl.ipynb"
 CIFAR_TAR = REPO.parent / "shared" / "data" / "cifar10-jpeg" / "train.tar.gz"
-NOTEBOOK_BACKEND = "tensorflow"  # the notebook's own backend choice is tested in its first cell
+NOTEBOOK_BACKEND = "tensorflow"  # what the notebook picks in a [tensorflow]-only venv
 TIMEOUT = 900  # seconds per example; they take well under a minute on 2 idle cores
 
 
@@ -131,21 +131,83 @@ def test_notebook_is_generated_from_the_example():
         "run `python examples/make_notebook.py`.")
 
 
+def _setup_cell(nb):
+    """The set-up cell: the notebook's first code cell."""
+    return next(cell for cell in nb.cells if cell.cell_type == "code")
+
+
 @pytest.mark.backend_free
-def test_notebook_first_cell_sets_backend_and_installs():
+def test_notebook_title_first_then_one_place_sets_the_backend():
     nbformat = pytest.importorskip("nbformat")
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    first = nb.cells[0]
-    assert first.cell_type == "code"
-    assert 'os.environ.setdefault("KERAS_BACKEND"' in first.source
-    assert "pip" in first.source and "import keras_semppl" in first.source
-    # The install spec is the user's (SEMPPL_PIP_SPEC), by default the
-    # repository that setup.py declares; Keras is imported only after the backend is set.
+    assert nb.cells[0].cell_type == "markdown"
+    assert nb.cells[0].source.startswith("# Semi-supervised CIFAR-10 with SemPPL")
+    setup = _setup_cell(nb)
+    assert "Restart session" in nb.cells[1].source and "TPU" in nb.cells[1].source
+    # One line chooses the backend; nothing else in the notebook sets it.
+    assert setup.source.count('\nBACKEND = ""\n') == 1
+    assert 'os.environ["KERAS_BACKEND"] = BACKEND' in setup.source
+    for cell in nb.cells:
+        if cell is not setup:
+            assert "KERAS_BACKEND\"" not in cell.source and "BACKEND =" not in cell.source
+    # Installs only when keras_semppl is missing (never on an ImportError from inside
+    # it), with the backend's extra; the spec is the user's (SEMPPL_PIP_SPEC), by
+    # default the repository that setup.py declares. Keras is not imported here.
+    assert "except ImportError" not in setup.source
+    assert 'if not installed("keras_semppl"):' in setup.source
     url = re.search(r'^REPOSITORY_URL = "([^"]+)"', (REPO / "setup.py").read_text(), re.M).group(1)
-    assert f'os.environ.get("SEMPPL_PIP_SPEC", "git+{url}")' in first.source
-    assert first.source.index("KERAS_BACKEND") < first.source.index("import keras_semppl")
-    assert "import keras\n" not in first.source
+    assert f'or f"keras-semppl[{{BACKEND}}] @ git+{url}")' in setup.source
+    assert "import keras\n" not in setup.source
     assert all(not cell.get("outputs") for cell in nb.cells if cell.cell_type == "code")
+
+
+# Runs the set-up cell's source with the modules named in argv[1] hidden.
+_RUN_SETUP = """
+import sys
+for name in filter(None, sys.argv[1].split(",")):
+    sys.modules[name] = None  # find_spec and import then see it as not installed
+exec(compile(sys.argv[2], "set-up cell", "exec"))
+"""
+
+
+def _run_setup_cell(python, source, hide=(), env=None, **extra):
+    env = dict(os.environ if env is None else env, **extra)
+    for name in ("KERAS_BACKEND", "COLAB_TPU_ADDR", "TPU_ACCELERATOR_TYPE"):
+        if name not in extra:
+            env.pop(name, None)
+    return subprocess.run([str(python), "-c", _RUN_SETUP, ",".join(hide), source],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.backend_free
+@pytest.mark.integration
+def test_notebook_setup_cell_chooses_the_backend_and_installs_only_a_missing_package():
+    nbformat = pytest.importorskip("nbformat")
+    source = _setup_cell(nbformat.read(NOTEBOOK, as_version=4)).source
+    env = dict(os.environ, PYTHONPATH=str(REPO), SEMPPL_PIP_SPEC="/nonexistent/no.whl")
+    # A [tensorflow]-only install, KERAS_BACKEND unset: tensorflow.
+    done = _run_setup_cell(sys.executable, source, hide=("jax", "torch"), env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert re.search(r"^Keras backend: tensorflow \((cpu|gpu) runtime\)$", done.stdout, re.M)
+    assert "installing" not in done.stdout
+    # Everything installed: the first of jax, tensorflow, torch.
+    assert "Keras backend: jax (" in _run_setup_cell(sys.executable, source, env=env).stdout
+    # KERAS_BACKEND is respected; the one BACKEND line overrides it.
+    assert "Keras backend: torch (" in _run_setup_cell(
+        sys.executable, source, env=env, KERAS_BACKEND="torch").stdout
+    edited = source.replace('\nBACKEND = ""\n', '\nBACKEND = "tensorflow"\n')
+    assert "Keras backend: tensorflow (" in _run_setup_cell(
+        sys.executable, edited, env=env, KERAS_BACKEND="torch").stdout
+    # A chosen backend that is missing is named with its extra; keras_semppl is
+    # installed, so nothing is installed (the bogus SEMPPL_PIP_SPEC would fail).
+    missing = _run_setup_cell(sys.executable, source, hide=("jax",), env=env,
+                              KERAS_BACKEND="jax")
+    assert missing.returncode != 0 and "installing" not in missing.stdout
+    assert 'pip install "keras-semppl[jax]"' in missing.stderr, missing.stderr[-2000:]
+    # A TPU runtime: stop and say what to do.
+    tpu = _run_setup_cell(sys.executable, source, env=env, COLAB_TPU_ADDR="10.0.0.2:8470")
+    assert tpu.returncode != 0
+    assert "TPU runtime" in tpu.stderr and "Change runtime type" in tpu.stderr, tpu.stderr
 
 
 # Runs in the fresh venv: executes the notebook and writes it back with outputs.
@@ -159,21 +221,29 @@ nbformat.write(nb, sys.argv[3])
 """
 
 
-@pytest.mark.backend_free  # once, under TensorFlow: the install path is the same for every backend
+#: Installed in the runner but hidden from the [tensorflow]-only fresh venv.
+OTHER_BACKENDS = ("jax", "jaxlib", "jax_plugins", "torch", "functorch", "torchgen")
+
+
+@pytest.mark.backend_free  # once: the install path is the same for every backend
 @pytest.mark.integration
 @pytest.mark.slow
-def test_notebook_runs_in_a_fresh_venv_that_installs_the_wheel(cifar_env, tmp_path):
+def test_notebook_runs_in_a_tensorflow_only_fresh_venv_that_installs_the_wheel(
+        cifar_env, tmp_path):
+    """A [tensorflow]-only venv, KERAS_BACKEND unset: the notebook picks tensorflow,
+    installs the wheel and runs; with KERAS_BACKEND set its set-up cell follows it."""
     nbformat = pytest.importorskip("nbformat")
     pytest.importorskip("nbclient")
     pytest.importorskip("ipykernel")
     wheel = fresh_venv.build_wheel(tmp_path / "dist")
-    bin_dir = fresh_venv.make_venv(tmp_path / "venv")
+    bin_dir = fresh_venv.make_venv(tmp_path / "venv", leave_out=OTHER_BACKENDS)
     probe = [str(bin_dir / "python"), "-c", "import keras_semppl; print(keras_semppl.__file__)"]
     work = tmp_path / "colab"
     work.mkdir()
     env = fresh_venv.clean_env(bin_dir, SEMPPL_PIP_SPEC=str(wheel),
                                SEMPPL_PIP_OPTIONS="--no-deps --no-index")
-    cifar_env = dict(cifar_env, KERAS_BACKEND=NOTEBOOK_BACKEND)
+    cifar_env = dict(cifar_env)
+    cifar_env.pop("KERAS_BACKEND")  # the notebook chooses
     for name in ("KERAS_BACKEND", "SEMPPL_EXAMPLE_TINY", "SEMPPL_OUTPUT_DIR",
                  "SEMPPL_CIFAR_TAR", "SEMPPL_CIFAR_ROOT", "TF_CPP_MIN_LOG_LEVEL"):
         env.pop(name, None)
@@ -181,6 +251,9 @@ def test_notebook_runs_in_a_fresh_venv_that_installs_the_wheel(cifar_env, tmp_pa
             env[name] = cifar_env[name]  # the kernel inherits them
     before = subprocess.run(probe, cwd=work, env=env, capture_output=True, text=True)
     assert before.returncode != 0, f"the fresh venv already has keras_semppl: {before.stdout}"
+    others = subprocess.run([str(bin_dir / "python"), "-c", "import jax"], cwd=work, env=env,
+                            capture_output=True, text=True)
+    assert others.returncode != 0, "the fresh venv is not [tensorflow]-only"
 
     executed = tmp_path / "executed.ipynb"
     result = subprocess.run([str(bin_dir / "python"), "-c", _EXECUTE, str(NOTEBOOK), str(work),
@@ -191,6 +264,9 @@ def test_notebook_runs_in_a_fresh_venv_that_installs_the_wheel(cifar_env, tmp_pa
     assert after.stdout.strip().startswith(str(tmp_path / "venv")), (after.stdout, after.stderr)
 
     nb = nbformat.read(executed, as_version=4)
+    setup_printed = "".join(output.get("text", "") for output in _setup_cell(nb).outputs)
+    assert re.search(r"^Keras backend: tensorflow \((cpu|gpu) runtime\)$", setup_printed, re.M)
+    assert f"installing {wheel}" in setup_printed
     outputs = [output for cell in nb.cells for output in cell.get("outputs", [])]
     printed = "".join(output.get("text", "") for output in outputs
                       if output.get("name") == "stdout")
@@ -202,3 +278,11 @@ def test_notebook_runs_in_a_fresh_venv_that_installs_the_wheel(cifar_env, tmp_pa
     # Views grid, training curves and the embedding map are shown inline.
     pictures = [output for output in outputs if "image/png" in output.get("data", {})]
     assert len(pictures) == 3, len(pictures)
+
+    # KERAS_BACKEND set (the set-up cell alone, in the same venv, now with the wheel).
+    source = _setup_cell(nb).source
+    chosen = _run_setup_cell(bin_dir / "python", source, env=env, KERAS_BACKEND="tensorflow")
+    assert chosen.returncode == 0, chosen.stderr[-2000:]
+    assert "Keras backend: tensorflow (" in chosen.stdout and "installing" not in chosen.stdout
+    wanted = _run_setup_cell(bin_dir / "python", source, env=env, KERAS_BACKEND="jax")
+    assert wanted.returncode != 0 and 'pip install "keras-semppl[jax]"' in wanted.stderr

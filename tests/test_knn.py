@@ -104,3 +104,19 @@ def test_semantic_positives_share_the_label_exclude_self_and_mask_missing():
         # Label 2 has no entry; -1 has no label: masked out.
         assert not mask[2].any() and not mask[3].any()
         assert mask[4].all() and set(slots[4]) == {0, 2}
+
+
+@pytest.mark.backend_free
+def test_held_out_knn_k_is_the_rule_of_train_and_evaluate():
+    from keras_semppl.evaluation.knn_rule import describe_knn_k
+    from keras_semppl.evaluation.knn_rule import held_out_knn_k
+
+    labels = np.array([0] * 14 + [1] * 30 + [-1] * 50)  # rarest class: 14 labels
+    assert held_out_knn_k(labels) == 14
+    assert held_out_knn_k(labels, k=5) == 5
+    assert held_out_knn_k(np.array([0] * 30 + [1] * 25)) == 20
+    assert describe_knn_k(labels) == (
+        "k-NN: k=14 (at most 20, clipped to the 14 labels of the rarest class)")
+    assert describe_knn_k(labels, k=5) == "k-NN: k=5 (every class has at least 5 labels)"
+    with pytest.raises(ValueError, match="label"):
+        held_out_knn_k(np.array([-1, -1]))

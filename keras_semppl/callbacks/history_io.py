@@ -1,8 +1,14 @@
-"""Saving a Keras `History` as JSON, and reading it (or a `CSVLogger` file) back."""
+"""Saving a Keras `History` as JSON, and reading it (or a `CSVLogger` file) back.
+
+A model's history lives next to it: `history_path_for_model` maps
+``runs/semppl_digits.keras`` to ``runs/semppl_digits.history.json``, where
+`semppl train` writes it and `semppl plot --model` looks for it.
+"""
 
 import csv
 import json
 import math
+import os
 
 from keras_semppl.io.atomic import write_text
 
@@ -10,6 +16,17 @@ from keras_semppl.io.atomic import write_text
 def _clean(value):
     value = float(value)
     return None if math.isnan(value) or math.isinf(value) else value
+
+
+def history_path_for_model(model_path):
+    """The history file that belongs to a saved model.
+
+    ``DIR/NAME.keras`` -> ``DIR/NAME.history.json``; a path without the
+    ``.keras`` suffix gets ``.history.json`` appended.
+    """
+    model_path = os.fspath(model_path)
+    stem = model_path[:-len(".keras")] if model_path.endswith(".keras") else model_path
+    return stem + ".history.json"
 
 
 def save_history_json(history, path):

@@ -1,6 +1,6 @@
 """Plot training curves from a saved history, and optionally a t-SNE map.
 
-Usage: semppl plot [HISTORY.json|LOG.csv] --out DIR
+Usage: semppl plot [HISTORY.json|LOG.csv] [--out DIR]
                    [--model MODEL.keras --dataset digits|folder:PATH|NAME]
                    [--views [--views-preset digits|cifar|imagenet] [--image-index N]]
 
@@ -8,6 +8,11 @@ Writes DIR/training_curves.png; with --model also DIR/tsne.png (the encoder's
 embeddings of the data set's validation images, coloured by class); with
 --views DIR/views.png, a grid of one training image's views as the model sees
 them (host placement, the preset's recipe).
+
+With --model and no HISTORY, the history next to the model is used
+(``runs/NAME.keras`` -> ``runs/NAME.history.json``, where `semppl train`
+writes it), and DIR defaults to ``runs/NAME_plots``: `semppl plot --model
+runs/semppl_digits.keras` alone draws both pictures.
 """
 
 import os
@@ -16,13 +21,18 @@ import os
 def add_arguments(parser):
     parser.add_argument("history", nargs="?", default=None,
                         help="a History saved as JSON (save_history_json) or a CSVLogger "
-                        "file (optional with --views).")
-    parser.add_argument("--out", required=True, help="output folder.")
+                        "file (default with --model: MODEL's NAME.history.json beside it; "
+                        "optional with --views).")
+    parser.add_argument("--out", default=None,
+                        help="output folder (default with --model: NAME_plots beside it; "
+                        "required otherwise).")
     parser.add_argument("--model", default=None, help="a saved SemPPL model or encoder "
                         "(.keras) for the t-SNE map.")
     parser.add_argument("--dataset", default="digits", help="data for the t-SNE map.")
     parser.add_argument("--data-dir", default=None, help="TFDS data directory.")
-    parser.add_argument("--max-points", type=int, default=2000)
+    parser.add_argument("--max-points", type=int, default=2000,
+                        help="at most this many validation images in the t-SNE map "
+                        "(default 2000).")
     parser.add_argument("--views", action="store_true",
                         help="write DIR/views.png: one image's training views.")
     parser.add_argument("--views-preset", default=None, choices=("digits", "cifar", "imagenet"),
@@ -38,8 +48,14 @@ def run(args):
 
     from keras_semppl.io.atomic import check_keras_file
 
-    if args.history is None and not args.views:
-        raise SystemExit("semppl plot: give a HISTORY file, --views, or both.")
+    if args.model:
+        try:
+            check_keras_file(args.model, "--model")
+        except ValueError as error:
+            raise SystemExit(f"semppl plot: {error}") from None
+    _default_history_and_out(args)
+    if args.history is None and not args.views and not args.model:
+        raise SystemExit("semppl plot: give a HISTORY file, --model, --views, or several.")
     history = None
     if args.history is not None:
         if not os.path.isfile(args.history):
@@ -49,19 +65,13 @@ def run(args):
         except (ValueError, KeyError, UnicodeDecodeError) as error:
             raise SystemExit(f"semppl plot: HISTORY {args.history!r} is not a JSON history "
                              f"or a CSVLogger file ({error}).") from None
-    if args.model:
-        try:
-            check_keras_file(args.model, "--model")
-        except ValueError as error:
-            raise SystemExit(f"semppl plot: {error}") from None
     os.makedirs(args.out, exist_ok=True)
     if args.views:
         print(f"saved {_plot_views(args)}")
-    if args.history is None:
-        return 0
-    curves = plot_training_curves(history,
-                                  os.path.join(args.out, "training_curves.png"))
-    print(f"saved {curves}")
+    if history is not None:
+        curves = plot_training_curves(history,
+                                      os.path.join(args.out, "training_curves.png"))
+        print(f"saved {curves}")
     if args.model:
         from keras_semppl.data.sources import resolve_dataset
         from keras_semppl.evaluation.embed import embed_images
@@ -78,6 +88,23 @@ def run(args):
                                   max_points=args.max_points)
         print(f"saved {tsne}")
     return 0
+
+
+def _default_history_and_out(args):
+    """Fills in HISTORY and --out from --model where they are not given."""
+    from keras_semppl.callbacks.history_io import history_path_for_model
+
+    if args.model and args.history is None:
+        beside = history_path_for_model(args.model)
+        if os.path.isfile(beside):
+            args.history = beside
+        else:
+            print(f"no history beside the model ({beside}): drawing the t-SNE map only.")
+    if args.out is None:
+        if not args.model:
+            raise SystemExit("semppl plot: --out DIR is required without --model.")
+        stem = args.model[:-len(".keras")] if args.model.endswith(".keras") else args.model
+        args.out = stem + "_plots"
 
 
 def _plot_views(args):

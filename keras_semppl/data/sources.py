@@ -15,6 +15,8 @@ import re
 from keras_semppl.data.digits import load_digits
 from keras_semppl.data.image_folder import load_image_folder
 from keras_semppl.data.tfds_source import EVAL_SPLITS
+from keras_semppl.data.tfds_source import TFDS_EXTRA
+from keras_semppl.data.tfds_source import _tfds
 from keras_semppl.data.tfds_source import load_tfds
 
 ACCEPTED_FORMS = ('"digits"', '"folder:PATH"', '"tfds:NAME"',
@@ -34,8 +36,17 @@ def _base_name(name):
     return name.split("/")[0].split(":")[0]
 
 
-def _tfds_builder_known(name):
-    import tensorflow_datasets as tfds  # noqa: PLC0415 (slow import, lazy)
+def _tfds_builder_known(spec, name):
+    """Whether TFDS has a builder ``name``; ValueError naming the extra without TFDS."""
+    try:
+        tfds = _tfds()
+    except ImportError as error:
+        if getattr(error, "name", None) != "tensorflow_datasets":
+            raise
+        raise ValueError(
+            f"{spec!r} is not \"digits\" or \"folder:PATH\", so it would name a TFDS data "
+            f"set, and those need tensorflow-datasets, which is not installed: "
+            f"{TFDS_EXTRA}.") from None
     return _base_name(name) in set(tfds.list_builders())
 
 
@@ -93,7 +104,7 @@ def resolve_dataset(spec, data_dir=None, image_size=None, label_fraction=None,
                                  labels_per_class=labels_per_class, seed=seed,
                                  skip_corrupt=skip_corrupt)
     name = spec[len("tfds:"):] if spec.startswith("tfds:") else spec
-    if not _TFDS_NAME.match(name) or not _tfds_builder_known(name):
+    if not _TFDS_NAME.match(name) or not _tfds_builder_known(spec, name):
         raise _unknown(spec)
     if _base_name(name) in _STREAM_ONLY:
         raise ValueError(

@@ -7,6 +7,8 @@ lazily, on first use, because the import is slow.
 """
 
 import dataclasses
+import logging
+import os
 
 import numpy as np
 import tensorflow as tf
@@ -26,9 +28,45 @@ DEFAULT_UNLABELLED_SPLIT = {"stl10": "unlabelled"}
 _BATCH = 1024
 
 
+#: The extra that installs tensorflow-datasets.
+TFDS_EXTRA = 'pip install "keras-semppl[tfds]"'
+
+
 def _tfds():
-    import tensorflow_datasets as tfds  # noqa: PLC0415 (slow import, lazy)
+    """The `tensorflow_datasets` module; ImportError naming the extra when it is missing."""
+    try:
+        import tensorflow_datasets as tfds  # noqa: PLC0415 (slow import, lazy)
+    except ImportError as error:
+        if getattr(error, "name", None) == "tensorflow_datasets":
+            raise ImportError(f"TFDS data sets need tensorflow-datasets, which is not "
+                              f"installed: {TFDS_EXTRA}.", name=error.name) from None
+        raise
     return tfds
+
+
+def tfds_data_dir(data_dir=None):
+    """The folder TFDS reads: ``data_dir``, else TFDS' default (``TFDS_DATA_DIR`` when
+    TFDS was imported, or ``~/tensorflow_datasets``)."""
+    if data_dir:
+        return str(data_dir)
+    try:
+        from tensorflow_datasets.core import constants  # noqa: PLC0415
+
+        return str(constants.DATA_DIR)
+    except (ImportError, AttributeError):
+        return os.path.expanduser(os.environ.get("TFDS_DATA_DIR") or "~/tensorflow_datasets")
+
+
+class _HeldRecords(logging.Filter):
+    """A logging filter that keeps the records it stops."""
+
+    def __init__(self):
+        super().__init__()
+        self.records = []
+
+    def filter(self, record):
+        self.records.append(record)
+        return False
 
 
 def _load(name, split, data_dir, shuffle_files=False):
@@ -38,17 +76,29 @@ def _load(name, split, data_dir, shuffle_files=False):
         (dataset of feature dicts, `tfds.core.DatasetInfo`).
     """
     tfds = _tfds()
+    # TFDS logs a warning about the empty folder before it fails; the error
+    # below says it all, so its log lines are shown only when the load works.
+    held = _HeldRecords()
+    logger = logging.getLogger("absl")
+    logger.addFilter(held)
     try:
-        return tfds.load(name, split=split, data_dir=data_dir, download=False,
-                         shuffle_files=shuffle_files, with_info=True)
+        loaded = tfds.load(name, split=split, data_dir=data_dir, download=False,
+                           shuffle_files=shuffle_files, with_info=True)
+        logger.removeFilter(held)
+        for record in held.records:
+            logger.handle(record)
+        return loaded
     except AssertionError as error:
+        folder = tfds_data_dir(data_dir)
         raise ValueError(
-            f"TFDS data set {name!r} is not prepared in data_dir={data_dir!r} "
+            f"TFDS data set {name!r} is not prepared in {folder} "
             f"(split {split!r}); download=False is used, so prepare it first, e.g. "
-            f"`tfds build {name} --data_dir={data_dir}`. ({error})") from None
+            f"`tfds build {name} --data_dir={folder}`. ({error})") from None
     except tfds.core.registered.DatasetNotFoundError:
         raise ValueError(
-            f"Unknown TFDS data set {name!r} (data_dir={data_dir!r}).") from None
+            f"Unknown TFDS data set {name!r} (data_dir={tfds_data_dir(data_dir)}).") from None
+    finally:
+        logger.removeFilter(held)
 
 
 def _num_classes(info, label_key):

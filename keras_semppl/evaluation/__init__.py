@@ -13,6 +13,8 @@ from keras_semppl.evaluation.finetune import random_crop_flip
 from keras_semppl.evaluation.knn_eval import knn_class_scores
 from keras_semppl.evaluation.knn_eval import knn_classify
 from keras_semppl.evaluation.knn_eval import knn_evaluate
+from keras_semppl.evaluation.knn_rule import describe_knn_k
+from keras_semppl.evaluation.knn_rule import held_out_knn_k
 from keras_semppl.evaluation.linear_probe import linear_probe_evaluate
 from keras_semppl.evaluation.method_comparison import compare_methods
 from keras_semppl.evaluation.method_comparison import comparison_table

@@ -18,17 +18,14 @@ import time
 
 import numpy as np
 
+from keras_semppl.evaluation.knn_rule import held_out_knn_k
+
 BASELINES = ("raw_knn", "raw_logistic", "label_spreading")
 
 
 def knn_neighbours(labels, k=20):
-    """k for a k-NN vote: ``k`` clipped to the labels of the rarest class (>= 1)."""
-    labels = np.asarray(labels)
-    counts = np.bincount(labels[labels >= 0])
-    counts = counts[counts > 0]
-    if len(counts) == 0:
-        raise ValueError("knn_neighbours needs at least one label >= 0.")
-    return int(max(1, min(k, counts.min())))
+    """k for a k-NN vote: `held_out_knn_k` (``k`` clipped to the labels of the rarest class)."""
+    return held_out_knn_k(labels, k)
 
 
 def _flat(images):

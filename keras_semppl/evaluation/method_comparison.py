@@ -8,7 +8,7 @@ training images only):
   head. This is the headline: it is what the method itself would predict,
   with nothing fitted after training.
 * ``knn``: weighted k-NN on the encoder's features (Wu et al., 2018), with k
-  at most the labels of the rarest class (`knn_neighbours`), so a vote is
+  at most the labels of the rarest class (`held_out_knn_k`), so a vote is
   never forced to include other classes.
 * ``linear``: a linear probe on the frozen encoder's features.
 
@@ -19,8 +19,8 @@ one number each.
 import numpy as np
 
 from keras_semppl.evaluation.classical_baselines import classical_baselines
-from keras_semppl.evaluation.classical_baselines import knn_neighbours
 from keras_semppl.evaluation.embed import embed_images
+from keras_semppl.evaluation.knn_rule import held_out_knn_k
 from keras_semppl.evaluation.own_classifier import own_classifier_accuracy
 from keras_semppl.evaluation.protocols import evaluate_encoder
 
@@ -36,7 +36,7 @@ def encoder_accuracies(encoder, images, labels, val_images, val_labels, num_clas
     """{"knn": top-1, "linear": top-1} of a frozen encoder."""
     report = evaluate_encoder(
         encoder, images, labels, val_images, val_labels, num_classes,
-        protocols=("knn", "linear"), knn_kwargs={"k": knn_neighbours(labels)},
+        protocols=("knn", "linear"), knn_kwargs={"k": held_out_knn_k(labels)},
         linear_kwargs={"seed": seed})
     return {"knn": float(report["knn"].top1), "linear": float(report["linear"].top1)}
 
