@@ -11,3 +11,4 @@ from keras_semppl.callbacks.guards import ZeroLearningRateWarning
 from keras_semppl.callbacks.checkpoint import AtomicCheckpoint
 from keras_semppl.callbacks.checkpoint import fit_resumable
 from keras_semppl.callbacks.checkpoint import latest_checkpoint
+from keras_semppl.callbacks.compact_progbar import CompactProgbarLogger

@@ -30,6 +30,7 @@ import keras
 from keras import ops
 
 from keras_semppl.batch import parse_batch
+from keras_semppl.callbacks.compact_progbar import CompactProgbarLogger
 from keras_semppl.callbacks.guards import NONFINITE_KEY
 from keras_semppl.callbacks.guards import WEIGHTS_CHECK
 from keras_semppl.callbacks.guards import DivergenceGuard
@@ -49,6 +50,7 @@ from keras_semppl.models import target as target_network
 from keras_semppl.models.options import SemPPLOptions
 from keras_semppl.models.step_metrics import TERM_NAMES
 from keras_semppl.models.step_metrics import StepMetrics
+from keras_semppl.models.step_metrics import disabled_metrics
 from keras_semppl.models.trainers import Trainer
 from keras_semppl.models.trainers.base import StepOutputs
 from keras_semppl.schedules.ema_horizon import EMAHorizon
@@ -155,7 +157,8 @@ class SemPPL(Trainer):
             self.probe = keras.layers.Dense(o.num_classes, name="online_probe")
             self.probe.build((None, feature_dim))
         # Monitors (progress bar, History, TensorBoard).
-        self.step_metrics = StepMetrics(online_probe=o.online_probe)
+        self.step_metrics = StepMetrics(online_probe=o.online_probe,
+                                        hidden=disabled_metrics(o))
         # The one option that is a layer: an attribute, so that Keras tracks it.
         self.view_augmentation = o.view_augmentation
         self.built = True
@@ -505,6 +508,8 @@ class SemPPL(Trainer):
         if isinstance(callbacks, (list, tuple)):
             callbacks = [DivergenceGuard(self.finite_check_names), ZeroLearningRateWarning(),
                          *callbacks]
+            if not any(isinstance(c, keras.callbacks.ProgbarLogger) for c in callbacks):
+                callbacks.append(CompactProgbarLogger())
         return super().fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
                            callbacks=callbacks, **kwargs)
 

@@ -28,9 +28,13 @@ class StepMetrics:
 
     Args:
         online_probe: also track ``probe_loss`` and ``probe_accuracy``.
+        hidden: names left out of the logs (progress bar, History,
+            TensorBoard): terms that the model's options make 0 at every
+            step, and monitors of a disabled mechanism (`disabled_metrics`).
     """
 
-    def __init__(self, online_probe=False):
+    def __init__(self, online_probe=False, hidden=()):
+        self.hidden = frozenset(hidden)
         self.terms = [keras.metrics.Mean(name=name) for name in TERM_NAMES]
         self.pseudo_label_accuracy = keras.metrics.Mean(name="pseudo_label_accuracy")
         self.pseudo_label_coverage = keras.metrics.Mean(name="pseudo_label_coverage")
@@ -107,5 +111,28 @@ class StepMetrics:
             )
 
     def results(self):
-        """{name: current value} of every tracker."""
-        return {m.name: m.result() for m in self.metrics}
+        """{name: current value} of every tracker that is not hidden."""
+        return {m.name: m.result() for m in self.metrics if m.name not in self.hidden}
+
+
+#: Monitors of the k-NN vote and the semantic positives.
+PSEUDO_LABEL_MONITORS = ("pseudo_label_accuracy", "pseudo_label_coverage",
+                         "labelled_knn_accuracy", "semantic_positive_precision")
+
+
+def disabled_metrics(options):
+    """Names whose value the options fix at 0 (or leave undefined) at every step.
+
+    Args:
+        options: a `keras_semppl.models.options.SemPPLOptions`.
+    """
+    hidden = set()
+    no_invariance = options.invariance == "none" or options.lambda_invariance == 0
+    if no_invariance:
+        hidden.add("i_augm")
+    if no_invariance or (options.invariance == "kl"
+                         and not options.invariance_on_semantic_positives):
+        hidden.add("i_sempos")
+    if not options.semantic_positives:
+        hidden.update({"l_sempos", "i_sempos", *PSEUDO_LABEL_MONITORS})
+    return hidden
