@@ -9,9 +9,12 @@ native bfloat16 arithmetic, where it is faster at the same quality:
 * an NVIDIA GPU of compute capability 8.0 or newer (Ampere on);
 * with no accelerator, an x86 CPU with AMX-BF16 or AVX512-BF16 (Intel
   Cooper Lake / Sapphire Rapids on, AMD Zen 4 on), where oneDNN (TensorFlow,
-  torch) and XLA use them;
+  torch) uses them, for a ResNet encoder on TensorFlow or torch;
 
-and fp32 anywhere else (older GPUs and CPUs emulate bfloat16 slowly).
+and fp32 anywhere else: older GPUs and CPUs emulate bfloat16 slowly, and on
+a bfloat16 CPU it does not pay for the small convnet (the digits job ran
+about 12 % slower in bf16) nor on JAX (XLA:CPU has no bfloat16 fast path for
+convolutions), as measured in the project's benchmarks.
 """
 
 import os
@@ -79,13 +82,20 @@ def _at_least_8(capability):
     return tuple(capability) >= (8, 0)
 
 
-def resolve_precision(precision, tpu=False, cpuinfo="/proc/cpuinfo"):
+#: Encoders for which bfloat16 on a CPU measured slower than float32.
+CPU_FP32_ENCODERS = ("small_convnet",)
+
+
+def resolve_precision(precision, tpu=False, cpuinfo="/proc/cpuinfo", encoder=None,
+                      backend=None):
     """``"auto"``, ``"bf16"`` or ``"fp32"`` -> (``"bf16"`` or ``"fp32"``, why).
 
     Args:
         precision: one of `PRECISIONS`.
         tpu: the run uses a TPU (TensorFlow's ``--tpu``).
         cpuinfo: where the CPU's flags are read (a file like /proc/cpuinfo).
+        encoder: the encoder's name (``semppl train --encoder``), or None.
+        backend: the Keras backend's name (None: the current one).
 
     Returns:
         The precision to train in and a short reason, printed by the CLI.
@@ -102,6 +112,16 @@ def resolve_precision(precision, tpu=False, cpuinfo="/proc/cpuinfo"):
         return ("bf16" if native else "fp32"), f"auto: the {kind} {verdict} bfloat16 natively"
     flags = cpu_bfloat16_flags(cpuinfo)
     if flags:
+        if backend is None:
+            import keras
+
+            backend = keras.backend.backend()
+        if backend == "jax":
+            return "fp32", ("auto: XLA:CPU has no bfloat16 fast path for convolutions "
+                            f"(this CPU has {' and '.join(flags)})")
+        if encoder in CPU_FP32_ENCODERS:
+            return "fp32", (f"auto: on a CPU, bfloat16 measured slower for the {encoder} "
+                            f"(this CPU has {' and '.join(flags)})")
         return "bf16", f"auto: this CPU has {' and '.join(flags)}"
     return "fp32", "auto: no accelerator, and this CPU has no AMX-BF16 or AVX512-BF16"
 

@@ -30,8 +30,15 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
 
 @pytest.mark.backend_free
 def test_auto_on_a_cpu_follows_its_bfloat16_flags(tmp_path, no_accelerator):
-    got = P.resolve_precision("auto", cpuinfo=_cpuinfo(tmp_path, "avx512f avx512_bf16"))
+    bf16_cpu = _cpuinfo(tmp_path, "avx512f avx512_bf16")
+    got = P.resolve_precision("auto", cpuinfo=bf16_cpu, encoder="resnet18", backend="torch")
     assert got == ("bf16", "auto: this CPU has avx512_bf16")
+    # Where bf16 measured slower on such a CPU: the small convnet, and JAX.
+    got = P.resolve_precision("auto", cpuinfo=bf16_cpu, encoder="small_convnet",
+                              backend="tensorflow")
+    assert got[0] == "fp32" and "slower for the small_convnet" in got[1]
+    got = P.resolve_precision("auto", cpuinfo=bf16_cpu, encoder="resnet18", backend="jax")
+    assert got[0] == "fp32" and "XLA:CPU" in got[1]
     got = P.resolve_precision("auto", cpuinfo=_cpuinfo(tmp_path, "avx2"))
     assert got[0] == "fp32" and "no AMX-BF16 or AVX512-BF16" in got[1]
     # An explicit choice is kept whatever the hardware.
@@ -73,4 +80,7 @@ def test_this_machine_resolves_without_error():
     precision, why = P.resolve_precision("auto")
     assert precision in ("bf16", "fp32") and why.startswith("auto: ")
     if kind is None:
-        assert (precision == "bf16") == bool(P.cpu_bfloat16_flags())
+        import keras
+
+        assert (precision == "bf16") == (bool(P.cpu_bfloat16_flags())
+                                         and keras.backend.backend() != "jax")

@@ -91,9 +91,10 @@ def add_arguments(parser):
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="bf16: Keras' mixed_bfloat16 policy for every model of the run "
                              "(losses, queue and target EMA stay float32); fp32: float32; "
-                             "auto (default): bf16 where the hardware computes bfloat16 "
-                             "natively (TPU, NVIDIA GPU from Ampere on, CPU with AMX-BF16 "
-                             "or AVX512-BF16), else fp32.")
+                             "auto (default): bf16 where it is faster: a TPU, an NVIDIA GPU "
+                             "from Ampere on, or a CPU with AMX-BF16 or AVX512-BF16 training "
+                             "a ResNet on TensorFlow or torch; else fp32 (on a CPU bf16 "
+                             "measured slower for small_convnet and on JAX).")
     parser.add_argument("--output", default=None,
                         help="where the trained model is saved (.keras; default "
                              "runs/semppl_digits.keras for digits, else runs/semppl.keras).")

@@ -15,6 +15,7 @@ from keras_semppl.augment.host_views import make_view_fn
 from keras_semppl.callbacks.checkpoint import fit_resumable
 from keras_semppl.callbacks.checkpoint import latest_checkpoint
 from keras_semppl.callbacks.guards import DivergenceError
+from keras_semppl.callbacks.history_io import history_path_for_model
 from keras_semppl.callbacks.history_io import save_history_json
 from keras_semppl.callbacks.knn_monitor import KNNMonitor
 from keras_semppl.data.pipeline import make_training_dataset
@@ -23,7 +24,8 @@ from keras_semppl.distribute import resolve_distribution
 from keras_semppl.encoders.resnet import resnet18
 from keras_semppl.encoders.resnet import resnet50
 from keras_semppl.encoders.small_convnet import small_convnet
-from keras_semppl.evaluation.classical_baselines import knn_neighbours
+from keras_semppl.evaluation.knn_rule import describe_knn_k
+from keras_semppl.evaluation.knn_rule import held_out_knn_k
 from keras_semppl.evaluation.method_comparison import comparison_table
 from keras_semppl.evaluation.post_training import held_out_comparison
 from keras_semppl.evaluation.supervised_baseline import train_supervised_baseline
@@ -205,14 +207,19 @@ def train_baseline(plan, data, view_fn, size, steps):
     return (classifier, encoder), time.time() - start
 
 
-def print_report(plan, results):
+def print_report(plan, results, labels):
+    """Prints the held-out table, the k-NN rule used on ``labels`` (N,) and the JSON line."""
     what = "digits" if plan.is_digits else "images"
     print()
     print(f"held-out accuracy on {results['validation']} {what} "
           f"({results['labelled']} labels used, {results['knn_k']} per k-NN vote):")
     print(comparison_table(results["accuracy"], knn_k=results["knn_k"]))
-    print("own classifier: SemPPL's k-NN pseudo-labeller over the labelled images, the "
-          "baseline's softmax head.")
+    print(describe_knn_k(labels))
+    if plan.baseline:
+        print("own classifier: SemPPL's k-NN pseudo-labeller over the labelled images, the "
+              "baseline's softmax head.")
+    else:
+        print("own classifier: SemPPL's k-NN pseudo-labeller over the labelled images.")
     if "final_pseudo_label_accuracy" in results:
         print(f"final pseudo-label accuracy (unlabelled, training): "
               f"{results['final_pseudo_label_accuracy']:.3f}")
@@ -238,7 +245,8 @@ def execute(plan):
 
 def _run(plan):
     start = time.time()
-    precision, why = resolve_precision(plan.precision, tpu=plan.distribute == "tpu")
+    precision, why = resolve_precision(plan.precision, tpu=plan.distribute == "tpu",
+                                       encoder=plan.encoder)
     keras.mixed_precision.set_global_policy(policy_name(precision))
     keras.utils.set_random_seed(plan.seed)
     data = load_data(plan)
@@ -265,6 +273,10 @@ def _run(plan):
     except DivergenceError as error:
         kept = f" {plan.output} was left as it was." if os.path.exists(plan.output) else ""
         raise SystemExit(f"semppl train: {error} Nothing was saved.{kept}") from None
+    if history:
+        # Beside the model, so that `semppl plot --model OUTPUT` finds it.
+        save_history_json(history, history_path_for_model(plan.output))
+        print(f"wrote {history_path_for_model(plan.output)}")
     if plan.plots and history:
         write_plots(plan, history)
 
@@ -274,7 +286,7 @@ def _run(plan):
         "precision": precision,
         "labelled": int(data.labelled_mask.sum()),
         "validation": int(len(data.val_labels)),
-        "knn_k": knn_neighbours(data.labels),
+        "knn_k": held_out_knn_k(data.labels),
         "semppl_seconds": round(seconds, 1),
     }
     if plan.semantic_positives and history.get("pseudo_label_accuracy"):
@@ -295,10 +307,5 @@ def _run(plan):
     save_model(model, plan.output)
     results["saved"] = plan.output
     results["total_seconds"] = round(time.time() - start, 1)
-    print_report(plan, results)
+    print_report(plan, results, data.labels)
     return results
-
-
-def run(args):
-    execute(resolve_plan(args))
-    return 0
