@@ -209,3 +209,14 @@ def test_imports_point_downward():
                     if name == "keras_semppl" or name.startswith("keras_semppl.models"):
                         upward.append(f"{path.relative_to(package.parent)}:{node.lineno} {name}")
     assert not upward, upward
+
+
+@pytest.mark.backend_free
+def test_every_flag_of_every_command_has_help_text():
+    from keras_semppl.cli.main import build_parser
+
+    commands = build_parser()._subparsers._group_actions[0].choices
+    missing = [f"{name} {'/'.join(action.option_strings) or action.dest}"
+               for name, parser in commands.items() for action in parser._actions
+               if action.dest != "help" and not action.help]
+    assert not missing, missing

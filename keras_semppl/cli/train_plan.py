@@ -51,7 +51,8 @@ def add_arguments(parser):
     parser.add_argument("--steps-per-epoch", type=int, default=None,
                         help="steps per epoch (repeats the data); default one pass over "
                              "the unlabelled examples.")
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=128,
+                        help="global batch size: examples per optimizer step (default 128).")
     parser.add_argument("--labelled-per-batch", type=int, default=32,
                         help="labelled examples in every batch (oversampled); 0 = uniform batches.")
     parser.add_argument("--image-size", type=int, default=None,
@@ -62,7 +63,9 @@ def add_arguments(parser):
                         help="share of training labels kept, class-balanced (default 0.1).")
     budget.add_argument("--labels-per-class", type=int, default=None,
                         help="number of training labels kept per class.")
-    parser.add_argument("--encoder", default="small_convnet", choices=ENCODERS)
+    parser.add_argument("--encoder", default="small_convnet", choices=ENCODERS,
+                        help="the network being trained (default small_convnet; resnet18 "
+                             "for CIFAR-size images, resnet50 for ImageNet-size).")
     parser.add_argument("--views-preset", default=None, choices=VIEW_PRESETS,
                         help="view sizes/counts: digits (views at --image-size, no flips), "
                              "cifar (32/16 px), imagenet (224/96 px); default digits for the "
@@ -72,14 +75,18 @@ def add_arguments(parser):
                              "device (inside the compiled train step, on the accelerator).")
     parser.add_argument("--learning-rate", type=float, default=5e-3,
                         help="peak AdamW learning rate (warm-up cosine; default 5e-3).")
-    parser.add_argument("--queue-size", type=int, default=512)
+    parser.add_argument("--queue-size", type=int, default=512,
+                        help="labelled embeddings kept per large view for the pseudo-label "
+                             "vote and the semantic positives (default 512).")
     parser.add_argument("--knn-k", type=int, default=1, help="k of the pseudo-label vote.")
     parser.add_argument("--num-large-views", type=int, default=None,
                         help="L (default 2 for digits, else the preset's 4).")
     parser.add_argument("--num-small-views", type=int, default=None,
                         help="S (default 0 for digits, else the preset's 2).")
-    parser.add_argument("--projection-dim", type=int, default=64)
-    parser.add_argument("--hidden-dim", type=int, default=256)
+    parser.add_argument("--projection-dim", type=int, default=64,
+                        help="size of the embeddings the loss compares (default 64).")
+    parser.add_argument("--hidden-dim", type=int, default=256,
+                        help="width of the projector and predictor MLPs (default 256).")
     parser.add_argument("--lambda-invariance", type=float, default=None,
                         help="weight of the KL invariance penalty (default: SemPPL's, 0.3).")
     parser.add_argument("--no-semantic-positives", action="store_true",
@@ -87,7 +94,9 @@ def add_arguments(parser):
     parser.add_argument("--online-probe", action="store_true",
                         help="train BYOL's online linear probe on stop-gradient features "
                              "(metrics probe_loss, probe_accuracy; a monitor only).")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the labelled subset, the initial weights, the views and "
+                             "the sampling (default 0).")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="bf16: Keras' mixed_bfloat16 policy for every model of the run "
                              "(losses, queue and target EMA stay float32); fp32: float32; "
@@ -120,7 +129,8 @@ def add_arguments(parser):
                              "(val_knn_accuracy) per epoch (`tensorboard --logdir DIR`).")
     parser.add_argument("--plots", default=None, metavar="DIR",
                         help="write history.json and training_curves.png into DIR.")
-    parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
+    parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2),
+                        help="0: silent; 1: a progress bar (default); 2: one line per epoch.")
 
 
 # -------------------------------------------------------------------- plan
