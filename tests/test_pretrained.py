@@ -112,12 +112,27 @@ CASES = {
 }
 
 
+def _tree(case):
+    depth, width, _, _ = CASES[case]
+    return fixture.haiku_tree(depth, width, seed=depth + int(width * 64))
+
+
 @pytest.fixture(scope="module")
-def release_files(tmp_path_factory):
+def narrow_tree():
+    """The narrow ResNet-50 (2x / 16) that the other tests share: on JAX a
+    forward at a shape already run compiles nothing new."""
+    return _tree("resnet50_2x")
+
+
+NARROW_SIZE = CASES["resnet50_2x"][2]
+
+
+@pytest.fixture(scope="module")
+def release_files(tmp_path_factory, narrow_tree):
     folder = tmp_path_factory.mktemp("release")
     files = {}
-    for case, (depth, width, _, file_name) in CASES.items():
-        params, state = fixture.haiku_tree(depth, width, seed=depth + int(width * 64))
+    for case, (_, _, _, file_name) in CASES.items():
+        params, state = narrow_tree if case == "resnet50_2x" else _tree(case)
         path = fixture.write_release_pickle(str(folder / file_name), params, state)
         files[case] = (path, params, state)
     return files
@@ -195,18 +210,13 @@ def test_the_other_depths_of_the_public_code_are_inferred(depth):
 # --- Reading the container ---------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def narrow_tree():
-    return fixture.haiku_tree(50, 1 / 16, seed=3, heads=(16, 8))
-
-
 @pytest.mark.backend_free
 def test_device_axis_and_haiku_flat_mappings_read_the_same(narrow_tree, tmp_path):
     params, state = narrow_tree
     path = fixture.write_release_pickle(str(tmp_path / "r50.pkl"), params, state,
                                         device_axis=True, flat_mapping=True)
     checkpoint = read_checkpoint(path)
-    assert checkpoint.architecture.label == "ResNet-50 0.0625x"
+    assert checkpoint.architecture.label == "ResNet-50 0.125x"
     for tree, read in ((params, checkpoint.params), (state, checkpoint.state)):
         assert sorted(tree) == sorted(read)
         for module, values in tree.items():
@@ -281,7 +291,7 @@ def _bad_file(kind, folder, narrow_tree):
     if kind == "wrong_shape":
         bad = dict(params)
         bad["res_net50/~/block_group_1/~/block_2/~/conv_1"] = {
-            "w": np.zeros((3, 3, 8, 9), np.float32)}
+            "w": np.zeros((3, 3, 16, 17), np.float32)}
         return fixture.write_release_pickle(str(folder / "w.pkl"), bad, state)
     if kind == "sk_name":
         return shutil.copy(good, str(folder / "sk_resnet_50_1x_1_pct.pkl"))
@@ -305,8 +315,8 @@ BAD_FILES = {
     "other_dict": r"holds a dict with keys \['epoch', 'params'\]; expected a SemPPL checkpoint",
     "no_state": r"experiment_state is a dict with keys \['online_params'\]; expected",
     "no_encoder": r"online_params holds no Haiku ResNet encoder .*'projector/linear'",
-    "wrong_shape": r"block_group_1/~/block_2/~/conv_1/w has shape \(3, 3, 8, 9\); "
-                   r"ResNet-50 0.0625x has \(3, 3, 8, 8\) there",
+    "wrong_shape": r"block_group_1/~/block_2/~/conv_1/w has shape \(3, 3, 16, 17\); "
+                   r"ResNet-50 0.125x has \(3, 3, 16, 16\) there",
     "sk_name": r"selective-kernel \(SK\) ResNets are not supported: the public SemPPL code "
                r"defines no SK network",
     "sk_modules": r"blocks hold modules \['selective_kernel'\] beyond a plain ResNet v1 "
@@ -330,15 +340,29 @@ def test_bad_files_get_a_one_line_error_naming_what_was_found(kind, tmp_path, na
 # --- The Keras file and the command line -------------------------------------
 
 
+def test_image_normalization_standardises_per_channel_and_serialises():
+    from tests.serialization import run_serialization_test
+
+    kwargs = dict(mean=(0.5, 0.25, 0.125), std=(0.5, 0.2, 0.4), name="norm")
+    layer, revived = run_serialization_test(keras_semppl.layers.ImageNormalization, kwargs)
+    images = _images(4, count=1)
+    want = (images - np.array(kwargs["mean"])) / np.array(kwargs["std"])
+    for norm in (layer, revived):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(norm(images)), want, atol=1e-6)
+    default = keras_semppl.layers.ImageNormalization()
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(default(images)),
+                               (images - MEAN_RGB) / STD_RGB, atol=1e-6)
+
+
 def test_a_converted_encoder_round_trips_through_a_keras_file(narrow_tree, tmp_path):
     from keras_semppl.evaluation.embed import load_encoder
     from keras_semppl.io.atomic import save_model
 
     params, state = narrow_tree
     path = fixture.write_release_pickle(str(tmp_path / "r50.pkl"), params, state)
-    encoder = keras_semppl.pretrained.load(path, image_size=24)
+    encoder = keras_semppl.pretrained.load(path, image_size=NARROW_SIZE)
     saved = save_model(encoder, str(tmp_path / "encoder.keras"))
-    images = _images(24, count=3, seed=1)
+    images = _images(NARROW_SIZE, seed=1)
     before = keras.ops.convert_to_numpy(encoder(images, training=False))
     for reloaded in (keras.saving.load_model(saved), load_encoder(saved)):
         assert any(isinstance(layer, keras_semppl.layers.ImageNormalization)
@@ -357,9 +381,10 @@ def test_semppl_convert_then_evaluate_on_digits(narrow_tree, tmp_path, capsys):
     params, state = narrow_tree
     path = fixture.write_release_pickle(str(tmp_path / "r50.pkl"), params, state, step=1234)
     output = str(tmp_path / "encoder.keras")
-    assert main(["convert", path, "--output", output, "--image-size", "32", "--heads"]) == 0
+    assert main(["convert", path, "--output", output, "--image-size", str(NARROW_SIZE),
+                 "--heads"]) == 0
     out = capsys.readouterr().out
-    assert "r50.pkl: ResNet-50 0.0625x (blocks 3-4-6-3, 128 features" in out, out
+    assert "r50.pkl: ResNet-50 0.125x (blocks 3-4-6-3, 256 features" in out, out
     assert "step 1234" in out
     for name in ("encoder.keras", "encoder_projector.keras", "encoder_predictor.keras"):
         assert os.path.exists(tmp_path / name), name
