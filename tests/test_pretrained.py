@@ -373,9 +373,23 @@ def test_a_converted_encoder_round_trips_through_a_keras_file(narrow_tree, tmp_p
         before, _reference_features(params, state, images, "res_net50"), rtol=0, atol=1e-4)
 
 
+def _image_folder(root):
+    """Two classes of two small PNGs each: evaluation then embeds batches of two,
+    the shape the forward test already ran."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    for label in ("cats", "dogs"):
+        os.makedirs(root / label)
+        for i in range(2):
+            pixels = rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)
+            (root / label / f"{i}.png").write_bytes(tf.io.encode_png(pixels).numpy())
+    return str(root)
+
+
 @pytest.mark.integration
 @pytest.mark.backend("jax", reason="one end-to-end run of the command suffices")
-def test_semppl_convert_then_evaluate_on_digits(narrow_tree, tmp_path, capsys):
+def test_semppl_convert_then_evaluate_on_an_image_folder(narrow_tree, tmp_path, capsys):
     from keras_semppl.cli.main import main
 
     params, state = narrow_tree
@@ -388,10 +402,12 @@ def test_semppl_convert_then_evaluate_on_digits(narrow_tree, tmp_path, capsys):
     assert "step 1234" in out
     for name in ("encoder.keras", "encoder_projector.keras", "encoder_predictor.keras"):
         assert os.path.exists(tmp_path / name), name
-    assert main(["evaluate", output, "--dataset", "digits", "--protocol", "knn",
-                 "--no-confusion"]) == 0
+    folder = _image_folder(tmp_path / "images")
+    assert main(["evaluate", output, "--dataset", f"folder:{folder}", "--protocol", "knn",
+                 "--val-fraction", "0.5", "--knn-k", "1", "--no-confusion"]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"^knn\s+[0-9.]+\s+[0-9.]+\s+\d+\s+\d+", out, re.M), out
+    # Images resized to the encoder's 33 px; 2 references and 2 held-out images.
+    assert re.search(r"^knn\s+[0-9.]+\s+[0-9.]+\s+2\s+2\b", out, re.M), out
     with pytest.raises(SystemExit, match=r"semppl convert: --output must end with \.keras"):
         main(["convert", path, "--output", str(tmp_path / "encoder.h5")])
     with pytest.raises(SystemExit, match=r"semppl convert: .*nothing\.pkl' does not exist"):
