@@ -133,14 +133,15 @@ class Global:
 
 
 class Reduce:
-    """An object pickled as ``func(*args)`` (then ``BUILD state`` if given)."""
+    """An object pickled as ``func(*args)``, then ``BUILD state`` and the
+    ``listitems`` / ``dictitems`` (iterators) where given."""
 
-    def __init__(self, func, args, state=None):
+    def __init__(self, func, args, state=None, listitems=None, dictitems=None):
         self.func, self.args, self.state = func, args, state
+        self.listitems, self.dictitems = listitems, dictitems
 
     def __reduce__(self):
-        return (self.func, self.args) if self.state is None else (self.func, self.args,
-                                                                   self.state)
+        return (self.func, self.args, self.state, self.listitems, self.dictitems)
 
 
 class _Writer(pickle._Pickler):

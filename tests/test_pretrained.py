@@ -225,6 +225,28 @@ def test_device_axis_and_haiku_flat_mappings_read_the_same(narrow_tree, tmp_path
 
 
 @pytest.mark.backend_free
+def test_mappings_of_unknown_classes_are_read_as_dicts(narrow_tree, tmp_path):
+    """An experiment state of another package's mapping class (rebuilt by a
+    call with a dict, or filled item by item) still gives up its trees."""
+    params, state = narrow_tree
+    from keras_semppl.pretrained.unpickle import load_restricted
+
+    path = fixture.write_release_pickle(str(tmp_path / "plain.pkl"), params, state)
+    trees = load_restricted(path)["experiment_state"]  # rewrapped below
+    by_call = fixture.Reduce(fixture.Global("some_package.state", "ExperimentState"),
+                             ({"online_params": fixture.Reduce(
+                                 fixture.Global("some_package.tree", "Tree"), (),
+                                 None, None, iter(trees["online_params"].items())),
+                               "online_state": trees["online_state"]},))
+    path = fixture.write_pickle(str(tmp_path / "wrapped.pkl"),
+                                {"experiment_state": by_call, "step": 7})
+    checkpoint = read_checkpoint(path)
+    assert checkpoint.architecture.label == "ResNet-50 0.125x" and checkpoint.step == 7
+    np.testing.assert_array_equal(checkpoint.params["res_net50/~/initial_conv"]["w"],
+                                  params["res_net50/~/initial_conv"]["w"])
+
+
+@pytest.mark.backend_free
 def test_the_jax_numpy_and_dill_array_forms_all_read_as_numpy(tmp_path):
     from keras_semppl.pretrained.unpickle import load_restricted
 

@@ -77,9 +77,16 @@ def _describe(obj):
     return f"a {type(obj).__name__}"
 
 
+def _mapping(obj):
+    """``obj`` as a dict: a dict, or a placeholder of an unknown mapping class."""
+    if isinstance(obj, dict):
+        return obj
+    return obj.as_mapping() if isinstance(obj, Skipped) else None
+
+
 def _field(container, key):
-    if isinstance(container, dict):
-        return container.get(key)
+    if _mapping(container) is not None:
+        return _mapping(container).get(key)
     if isinstance(container, tuple) and hasattr(container, "_fields"):  # a namedtuple
         return getattr(container, key, None)
     return None
@@ -87,14 +94,15 @@ def _field(container, key):
 
 def _as_tree(tree, where):
     """A Haiku tree {module: {name: ndarray}}, checked."""
-    if not isinstance(tree, dict):
+    if _mapping(tree) is None:
         raise CheckpointError(f"{where} is {_describe(tree)}; expected Haiku's "
                               "{module: {name: array}}.")
     out = {}
-    for module, values in tree.items():
-        if not isinstance(values, dict):
-            raise CheckpointError(f"{where}[{module!r}] is {_describe(values)}; expected "
-                                  "{name: array}.")
+    for module, raw in _mapping(tree).items():
+        values = _mapping(raw)
+        if values is None:
+            raise CheckpointError(f"{where}[{module!r}] is {_describe(raw)}; "
+                                  "expected {name: array}.")
         out[str(module)] = {str(k): v for k, v in values.items()}
     return out
 
@@ -126,6 +134,7 @@ def read_checkpoint(path, check_name=True):
         raise CheckpointError(f"{os.path.basename(path)!r}: {haiku_resnet.SK_REFUSAL}")
     data = load_restricted(path)
     where = f"{path!r}"
+    data = _mapping(data) if _mapping(data) is not None else data
     if not isinstance(data, dict) or "experiment_state" not in data:
         raise CheckpointError(f"{where} holds {_describe(data)}; {_EXPECTED}.")
     state = data["experiment_state"]

@@ -63,6 +63,8 @@ class Skipped:
     origin = "?"
 
     def __new__(cls, *args, **kwargs):
+        if not isinstance(cls, type):  # NEWOBJ on a placeholder that stood for a class
+            cls = _placeholder(f"{cls.origin}(...)")
         obj = object.__new__(cls)
         obj.args, obj.state, obj.items = args, None, {}
         return obj
@@ -88,6 +90,16 @@ class Skipped:
 
     def __repr__(self):
         return f"<{self.origin} (not rebuilt)>"
+
+    def as_mapping(self):
+        """The mapping this object carried, if any: what SETITEMS gave it, or a
+        dict passed as its only argument (a dict subclass or mapping class of
+        some other package); else None."""
+        if self.items:
+            return dict(self.items)
+        if len(self.args) == 1 and isinstance(self.args[0], dict):
+            return self.args[0]
+        return None
 
 
 _PLACEHOLDERS = {}
