@@ -102,13 +102,15 @@ def _reference_head(params, state, name, x):
 
 #: name -> (depth, width in the test file, input size, file name). ResNet-50 1x
 #: at its real width; the others keep their structure at fewer channels
-#: (width / 8 or / 16 or / 32), which the file name would contradict, so they
+#: (width / 8, / 16 or / 32), which the file name would contradict, so they
 #: get neutral names. Input sizes cover even and odd (SAME pads differently).
 CASES = {
     "resnet50_1x": (50, 1, 32, "resnet_50_1x_1_pct.pkl"),
     "resnet50_2x": (50, 2 / 16, 33, "r50_2x_narrow.pkl"),
     "resnet50_4x": (50, 4 / 16, 29, "r50_4x_narrow.pkl"),
     "resnet200_2x": (200, 2 / 32, 16, "r200_2x_narrow.pkl"),
+    # Not released; the public code's basic-block ResNet, converted all the same.
+    "resnet18_1x": (18, 1 / 8, 17, "r18_narrow.pkl"),
 }
 
 
@@ -148,13 +150,13 @@ def test_keras_encoder_matches_the_numpy_resnet_v1(release_files, case):
     path, params, state = release_files[case]
     checkpoint = read_checkpoint(path)
     arch = checkpoint.architecture
-    assert (arch.depth, arch.width_multiplier, arch.bottleneck) == (depth, width, True)
+    assert (arch.depth, arch.width_multiplier, arch.bottleneck) == (depth, width, depth > 34)
     assert checkpoint.step == 500_000 and sorted(checkpoint.heads) == ["predictor", "projector"]
     encoder = checkpoint.encoder()
     images = _images(size)
     features = keras.ops.convert_to_numpy(encoder(images, training=False))
     expected = _reference_features(params, state, images, f"res_net{depth}")
-    assert features.shape == expected.shape == (2, int(2048 * width))
+    assert features.shape == expected.shape == (2, int((2048 if depth > 34 else 512) * width))
     assert features.dtype == np.float32
     difference = float(np.abs(features - expected).max())
     print(f"\n{case} on {keras.backend.backend()}: max |Keras - NumPy| = {difference:.3g} "
