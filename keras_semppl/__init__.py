@@ -9,7 +9,8 @@ model, its layers, `LARS` and the schedules after that one import:
 
 Sub-packages: `augment`, `callbacks`, `data`, `distribute`, `encoders`,
 `evaluation`, `io` (atomic saves), `layers`, `losses`, `models`,
-`optimizers`, `plots`, `schedules`; the module `precision` resolves
+`optimizers`, `plots`, `pretrained` (the released SemPPL encoders),
+`schedules`; the module `precision` resolves
 ``--precision auto``.
 """
 
@@ -33,6 +34,7 @@ def _load_api():
     from keras_semppl import models  # noqa: F401
     from keras_semppl import optimizers  # noqa: F401
     from keras_semppl import plots  # noqa: F401
+    from keras_semppl import pretrained  # noqa: F401
     from keras_semppl import schedules  # noqa: F401
     from keras_semppl.models import SemPPL
     from keras_semppl.optimizers import LARS
@@ -59,5 +61,6 @@ __all__ = [
     "models",
     "optimizers",
     "plots",
+    "pretrained",
     "schedules",
 ]

@@ -5,7 +5,7 @@ import importlib
 import sys
 
 # Subcommand -> module in keras_semppl.cli with add_arguments(parser) and run(args).
-COMMANDS = ("train", "evaluate", "plot")
+COMMANDS = ("train", "evaluate", "plot", "convert")
 
 
 def _module(name):

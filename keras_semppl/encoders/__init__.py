@@ -5,6 +5,7 @@ from keras_semppl.encoders.checks import encoder_output_dim
 from keras_semppl.encoders.resnet import resnet18
 from keras_semppl.encoders.resnet import resnet34
 from keras_semppl.encoders.resnet import resnet50
+from keras_semppl.encoders.resnet import resnet_v1
 from keras_semppl.encoders.small_convnet import small_convnet
 
 __all__ = [
@@ -13,5 +14,6 @@ __all__ = [
     "resnet18",
     "resnet34",
     "resnet50",
+    "resnet_v1",
     "small_convnet",
 ]

@@ -1,4 +1,4 @@
-"""ResNet-18/34/50 encoders (He et al. 2016) as functional Keras models.
+"""ResNet-18/34/50 (and any depth: `resnet_v1`) encoders (He et al. 2016), functional Keras.
 
 Each returns a `keras.Model` from images `(B, H, W, C)` to globally
 average-pooled features `(B, F)`, F = 512 * width (18/34) or 2048 * width
@@ -108,10 +108,61 @@ def default_data_format():
     return keras.config.image_data_format()
 
 
+def resnet_v1(
+    blocks_per_stage,
+    block="bottleneck",
+    input_shape=(None, None, 3),
+    stem="imagenet",
+    width_multiplier=1,
+    projection="auto",
+    preprocessing=None,
+    zero_init_residual=False,
+    bn_momentum=0.9,
+    bn_epsilon=1e-5,
+    name="resnet",
+    data_format=None,
+    kernel_initializer=None,
+):
+    """A ResNet v1 of any depth: four stages of `block`s; output `(B, F)`.
+
+    ResNet-200 (the SemPPL release's largest encoder) is
+    ``resnet_v1((3, 24, 36, 3))``, output `(B, 2048 * width)`.
+
+    Args:
+        blocks_per_stage: four block counts, e.g. (3, 4, 6, 3) for ResNet-50.
+        block: "bottleneck" (1x1, strided 3x3, 1x1 to 4x channels) or
+            "basic" (two 3x3).
+        projection: "auto" projects the shortcut (1x1 conv + BN) only where
+            the shape changes; "first" in the first block of every stage, as
+            Haiku's ResNet in BYOL and SemPPL does (the same placement for
+            bottleneck blocks; basic blocks differ in the first stage).
+        preprocessing: None or a layer applied to the images first (e.g.
+            `keras_semppl.layers.ImageNormalization`).
+        kernel_initializer: None (He et al.'s fan-out scaling) or a Keras
+            initializer for every convolution; "zeros" builds a model whose
+            weights are about to be loaded several times faster (JAX compiles
+            a random draw per kernel shape).
+        Others as for `resnet18`.
+    """
+    if block not in ("bottleneck", "basic"):
+        raise ValueError(f"`block` must be 'bottleneck' or 'basic', got {block!r}.")
+    if len(tuple(blocks_per_stage)) != 4:
+        raise ValueError(f"`blocks_per_stage` must have 4 counts, got {blocks_per_stage!r}.")
+    return _resnet(
+        block, tuple(blocks_per_stage), input_shape, stem, width_multiplier,
+        zero_init_residual, bn_momentum, bn_epsilon, name, data_format,
+        projection=projection, preprocessing=preprocessing,
+        kernel_initializer=kernel_initializer,
+    )
+
+
 def _resnet(
     block, blocks_per_stage, input_shape, stem, width_multiplier,
     zero_init_residual, bn_momentum, bn_epsilon, name, data_format=None,
+    projection="auto", preprocessing=None, kernel_initializer=None,
 ):
+    if projection not in ("auto", "first"):
+        raise ValueError(f"`projection` must be 'auto' or 'first', got {projection!r}.")
     if stem not in _STEMS:
         raise ValueError(f"`stem` must be one of {_STEMS}, got {stem!r}.")
     if not width_multiplier > 0:
@@ -132,9 +183,10 @@ def _resnet(
             "`data_format` must be 'channels_last', 'channels_first' or None, "
             f"got {data_format!r}."
         )
-    bn = dict(momentum=bn_momentum, epsilon=bn_epsilon, data_format=data_format)
+    bn = dict(momentum=bn_momentum, epsilon=bn_epsilon, data_format=data_format,
+              kernel_initializer=kernel_initializer)
     inputs = keras.Input(shape=input_shape, name="images")
-    x = inputs
+    x = inputs if preprocessing is None else preprocessing(inputs)
     if data_format == "channels_first":
         x = layers.Permute((3, 1, 2), name="to_channels_first")(x)
     if stem == "cifar":
@@ -150,7 +202,7 @@ def _resnet(
             stride = 2 if (stage > 0 and i == 0) else 1
             x = block_fn(
                 x, channels, stride, f"stage{stage + 1}_block{i + 1}", bn,
-                zero_init_residual,
+                zero_init_residual, project=projection == "first" and i == 0,
             )
     outputs = layers.GlobalAveragePooling2D(name="avg_pool", data_format=data_format)(x)
     return keras.Model(inputs, outputs, name=name)
@@ -177,7 +229,7 @@ def _conv_bn(x, filters, kernel, stride, name, bn, relu=True, zero_gamma=False):
         strides=stride,
         padding="same",
         use_bias=False,
-        kernel_initializer=_he_fan_out(),
+        kernel_initializer=bn.get("kernel_initializer") or _he_fan_out(),
         data_format=data_format,
         name=f"{name}_conv",
     )(x)
@@ -193,15 +245,15 @@ def _conv_bn(x, filters, kernel, stride, name, bn, relu=True, zero_gamma=False):
     return x
 
 
-def _shortcut(x, out_channels, stride, name, bn):
-    if stride == 1 and _channels(x, bn) == out_channels:
+def _shortcut(x, out_channels, stride, name, bn, project=False):
+    if not project and stride == 1 and _channels(x, bn) == out_channels:
         return x
     return _conv_bn(x, out_channels, 1, stride, f"{name}_proj", bn, relu=False)
 
 
-def _basic_block(x, channels, stride, name, bn, zero_init):
+def _basic_block(x, channels, stride, name, bn, zero_init, project=False):
     """Two 3x3 convs; out channels = `channels`."""
-    shortcut = _shortcut(x, channels, stride, name, bn)
+    shortcut = _shortcut(x, channels, stride, name, bn, project)
     y = _conv_bn(x, channels, 3, stride, f"{name}_1", bn)
     y = _conv_bn(y, channels, 3, 1, f"{name}_2", bn, relu=False,
                  zero_gamma=zero_init)
@@ -209,9 +261,9 @@ def _basic_block(x, channels, stride, name, bn, zero_init):
     return layers.ReLU(name=f"{name}_out")(y)
 
 
-def _bottleneck_block(x, channels, stride, name, bn, zero_init):
+def _bottleneck_block(x, channels, stride, name, bn, zero_init, project=False):
     """1x1 -> 3x3 (strided) -> 1x1 x4; out channels = `4 * channels`."""
-    shortcut = _shortcut(x, 4 * channels, stride, name, bn)
+    shortcut = _shortcut(x, 4 * channels, stride, name, bn, project)
     y = _conv_bn(x, channels, 1, 1, f"{name}_1", bn)
     y = _conv_bn(y, channels, 3, stride, f"{name}_2", bn)
     y = _conv_bn(y, 4 * channels, 1, 1, f"{name}_3", bn, relu=False,

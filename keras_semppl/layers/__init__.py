@@ -2,6 +2,7 @@
 
 from keras_semppl.layers.batch_norm import BatchNormalization
 from keras_semppl.layers.embedding_queue import EmbeddingQueue
+from keras_semppl.layers.image_normalization import ImageNormalization
 from keras_semppl.layers.knn_pseudo_labeler import KNNPseudoLabeler
 from keras_semppl.layers.mlp_head import MLPHead
 from keras_semppl.layers.positive_sampler import SemanticPositiveSampler
