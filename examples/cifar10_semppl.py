@@ -62,6 +62,7 @@ from keras_semppl.encoders import resnet18
 from keras_semppl.evaluation import embed_images
 from keras_semppl.evaluation import knn_classify
 from keras_semppl.models import SemPPL
+from keras_semppl.script_settings import ScriptSettings
 from keras_semppl.optimizers import LARS
 from keras_semppl.schedules import WarmupCosineDecay
 
@@ -95,11 +96,7 @@ the published recipes train for 1,000.
 TINY = os.environ.get("SEMPPL_EXAMPLE_TINY", "0") == "1"
 
 
-def setting(name, full, tiny):
-    """`tiny` under SEMPPL_EXAMPLE_TINY=1, else `full`; SEMPPL_<name> overrides."""
-    default = tiny if TINY else full
-    value = os.environ.get(f"SEMPPL_{name}")
-    return default if value is None else type(default)(value)
+setting = ScriptSettings(small=TINY)  # setting(NAME, full, small); SEMPPL_NAME overrides
 
 
 NUM_CLASSES = setting("NUM_CLASSES", 10, 3)  # keep the first N classes (by name)

@@ -60,16 +60,13 @@ from keras_semppl.evaluation import embed_images
 from keras_semppl.evaluation import knn_classify
 from keras_semppl.io import save_model
 from keras_semppl.models import SemPPL
+from keras_semppl.script_settings import ScriptSettings
 from keras_semppl.schedules import WarmupCosineDecay
 
 TINY = os.environ.get("SEMPPL_EXAMPLE_TINY", "0") == "1"
 
 
-def setting(name, full, tiny):
-    """`tiny` under SEMPPL_EXAMPLE_TINY=1, else `full`; SEMPPL_<name> overrides."""
-    default = tiny if TINY else full
-    value = os.environ.get(f"SEMPPL_{name}")
-    return default if value is None else type(default)(value)
+setting = ScriptSettings(small=TINY)  # setting(NAME, full, small); SEMPPL_NAME overrides
 
 
 IMAGE_SIZE = setting("IMAGE_SIZE", 64, 24)  # every image is resized to this

@@ -68,6 +68,7 @@ from keras_semppl.encoders import resnet50
 from keras_semppl.evaluation import knn_classify
 from keras_semppl.io import save_model
 from keras_semppl.models import SemPPL
+from keras_semppl.script_settings import ScriptSettings
 from keras_semppl.optimizers import LARS
 from keras_semppl.schedules import WarmupCosineDecay
 
@@ -83,11 +84,7 @@ project (`SEMPPL.md`); they are exposed so you can change them.
 DRY_RUN = os.environ.get("SEMPPL_IMAGENET_DRY_RUN", "0") == "1"
 
 
-def setting(name, full, dry_run):
-    """`dry_run` under SEMPPL_IMAGENET_DRY_RUN=1, else `full`; SEMPPL_<name> overrides."""
-    default = dry_run if DRY_RUN else full
-    value = os.environ.get(f"SEMPPL_{name}")
-    return default if value is None else type(default)(value)
+setting = ScriptSettings(small=DRY_RUN)  # setting(NAME, full, small); SEMPPL_NAME overrides
 
 
 PERCENT = setting("PERCENT", 1, 1)  # SimCLR's 1% or 10% labelled subset
