@@ -5,7 +5,7 @@ import pytest
 
 from keras_semppl.evaluation.classical_baselines import BASELINES
 from keras_semppl.evaluation.classical_baselines import classical_baselines
-from keras_semppl.evaluation.classical_baselines import knn_neighbours
+from keras_semppl.evaluation.knn_rule import held_out_knn_k
 
 pytestmark = pytest.mark.backend_free
 
@@ -49,11 +49,11 @@ def test_label_spreading_uses_the_unlabelled_chain():
     assert results["label_spreading"]["accuracy"] == 1.0
 
 
-def test_knn_neighbours_is_clipped_to_the_rarest_class():
-    assert knn_neighbours(np.array([0, 0, 0, 1, 1, -1]), 20) == 2
-    assert knn_neighbours(np.array([0] * 30 + [1] * 30), 20) == 20
+def test_the_knn_rule_is_clipped_to_the_rarest_class():
+    assert held_out_knn_k(np.array([0, 0, 0, 1, 1, -1]), 20) == 2
+    assert held_out_knn_k(np.array([0] * 30 + [1] * 30), 20) == 20
     with pytest.raises(ValueError, match="label"):
-        knn_neighbours(np.array([-1, -1]))
+        held_out_knn_k(np.array([-1, -1]))
 
 
 def test_mismatched_lengths_are_refused():

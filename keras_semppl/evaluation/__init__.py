@@ -2,7 +2,6 @@
 own classifier, raw-pixel baselines, and every method side by side."""
 
 from keras_semppl.evaluation.classical_baselines import classical_baselines
-from keras_semppl.evaluation.classical_baselines import knn_neighbours
 from keras_semppl.evaluation.classification_metrics import confusion_matrix
 from keras_semppl.evaluation.classification_metrics import top_k_accuracy
 from keras_semppl.evaluation.embed import embed_images

@@ -23,11 +23,6 @@ from keras_semppl.evaluation.knn_rule import held_out_knn_k
 BASELINES = ("raw_knn", "raw_logistic", "label_spreading")
 
 
-def knn_neighbours(labels, k=20):
-    """k for a k-NN vote: `held_out_knn_k` (``k`` clipped to the labels of the rarest class)."""
-    return held_out_knn_k(labels, k)
-
-
 def _flat(images):
     images = np.asarray(images, "float32")
     return images.reshape(len(images), -1)
@@ -40,7 +35,7 @@ def classical_baselines(images, labels, val_images, val_labels, knn_k=20,
     Args:
         images: (N, H, W, C) training images; labels (N,), -1 = unlabelled.
         val_images: (M, H, W, C) held-out images with labels (M,).
-        knn_k: upper bound of k for ``raw_knn`` (see `knn_neighbours`).
+        knn_k: upper bound of k for ``raw_knn`` (see `held_out_knn_k`).
         spreading_neighbours: k of LabelSpreading's k-NN kernel.
 
     Returns:
@@ -57,7 +52,7 @@ def classical_baselines(images, labels, val_images, val_labels, knn_k=20,
     labelled = labels >= 0
     x, y = _flat(images[labelled]), labels[labelled]
     val = _flat(val_images)
-    k = knn_neighbours(y, knn_k)
+    k = held_out_knn_k(y, knn_k)
     models = {
         "raw_knn": (KNeighborsClassifier(n_neighbors=k, weights="distance"), {"k": k}),
         "raw_logistic": (LogisticRegression(max_iter=2000, random_state=seed), {}),
