@@ -55,11 +55,14 @@ def run(args):
         encoder = load_encoder(args.model)
     except ValueError as error:
         raise SystemExit(f"semppl evaluate: {error}") from None
-    data = resolve_dataset(args.dataset, data_dir=args.data_dir,
-                           image_size=encoder_image_size(encoder),
-                           label_fraction=args.label_fraction,
-                           labels_per_class=args.labels_per_class, seed=args.seed,
-                           val_fraction=args.val_fraction)
+    try:
+        data = resolve_dataset(args.dataset, data_dir=args.data_dir,
+                               image_size=encoder_image_size(encoder),
+                               label_fraction=args.label_fraction,
+                               labels_per_class=args.labels_per_class, seed=args.seed,
+                               val_fraction=args.val_fraction)
+    except (ValueError, FileNotFoundError) as error:
+        raise SystemExit(f"semppl evaluate: --dataset {args.dataset!r}: {error}") from None
     report = evaluate_arrays(
         encoder, data, protocols=protocols, dataset=args.dataset,
         knn_kwargs={"k": args.knn_k, "temperature": args.knn_temperature},

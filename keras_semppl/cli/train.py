@@ -456,23 +456,13 @@ def _check_same_run(plan):
     A checkpoint carries its own model and optimizer (schedule included), so
     resuming it under other training flags would silently mix two runs.
     """
-    from keras_semppl.io.atomic import write_text
+    from keras_semppl.callbacks.run_record import check_run_record
 
     settings = {k: v for k, v in dataclasses.asdict(plan).items() if k not in _FREE_ON_RESUME}
-    path = os.path.join(plan.checkpoint_dir, "run.json")
-    if os.path.exists(path):
-        with open(path) as f:
-            recorded = json.load(f)
-        changed = sorted(k for k in set(settings) | set(recorded)
-                         if settings.get(k) != recorded.get(k))
-        if changed:
-            details = ", ".join(f"{k}: {recorded.get(k)!r} there, {settings.get(k)!r} now"
-                                for k in changed)
-            raise SystemExit(f"--checkpoint-dir {plan.checkpoint_dir!r} holds a run with other "
-                             f"settings ({details}); rerun with the same flags or use "
-                             "another folder.")
-    else:
-        write_text(path, json.dumps(settings, indent=1, sort_keys=True))
+    try:
+        check_run_record(plan.checkpoint_dir, settings)
+    except ValueError as error:
+        raise SystemExit(f"--checkpoint-dir: {error}") from None
 
 
 def _build_model(plan, data, views, channels, device_views, total_steps, options):
@@ -605,6 +595,7 @@ def _run(plan):
     def epoch_dataset(epoch):
         return training_dataset(plan, data, view_fn, seed=epoch_seed(plan.seed, epoch))[0]
 
+    from keras_semppl.callbacks.checkpoint import CheckpointError
     from keras_semppl.callbacks.guards import DivergenceError
 
     try:
@@ -614,6 +605,8 @@ def _run(plan):
     except DivergenceError as error:
         kept = f" {plan.output} was left as it was." if os.path.exists(plan.output) else ""
         raise SystemExit(f"semppl train: {error} Nothing was saved.{kept}") from None
+    except CheckpointError as error:
+        raise SystemExit(f"semppl train: --checkpoint-dir: {error}") from None
     if plan.plots and history:
         write_plots(plan, history)
 
