@@ -98,6 +98,7 @@ def test_a_bf16_model_loaded_in_a_float32_process_trains_in_bf16(saved):
     assert keras.mixed_precision.global_policy().name == "float32"
     model = _load(os.path.join(saved, "jax_bf16.keras"))
     assert keras.mixed_precision.global_policy().name == "float32"
+    model.jit_compile = False  # (the policy is the point here, not XLA's compile time)
     policies = {layer.path: layer.dtype_policy.name
                 for layer in model._flatten_layers(include_self=True, recursive=True)}
     assert set(policies.values()) == {"mixed_bfloat16"}, policies

@@ -165,8 +165,7 @@ def test_a_plain_keras_model_as_newest_checkpoint_is_skipped_with_a_warning(tmp_
         assert latest_checkpoint(str(tmp_path)) == str(good)
 
 
-@pytest.mark.parametrize("form", ["tuple", "dict"])
-@pytest.mark.parametrize("bad", [0.5, np.nan])
+@pytest.mark.parametrize("form, bad", [("tuple", 0.5), ("dict", np.nan)])
 def test_a_tf_data_stream_refuses_non_integer_labels_before_any_cast(data, form, bad):
     import tensorflow as tf
 
