@@ -56,7 +56,8 @@ def saved(tmp_path_factory):
     folder = str(tmp_path_factory.mktemp("cross_backend"))
     current = keras.backend.backend()
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    code = "import sys; from tests.test_cross_backend_fit import save_files; save_files(sys.argv[1])"
+    code = ("import sys; from tests.test_cross_backend_fit import save_files; "
+            "save_files(sys.argv[1])")
     jobs = [subprocess.Popen([sys.executable, "-c", code, folder], cwd=ROOT,
                              env=dict(env, KERAS_BACKEND=b), stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)

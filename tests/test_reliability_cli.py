@@ -150,8 +150,6 @@ def test_checkpoint_dir_full_disk_other_backend_and_damaged_record_are_one_line(
 
 
 def _tiny_encoder_file(path):
-    import keras
-
     from keras_semppl.encoders.small_convnet import small_convnet
 
     small_convnet((8, 8, 3), widths=(4, 8)).save(path)

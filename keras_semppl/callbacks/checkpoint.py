@@ -39,6 +39,7 @@ from keras_semppl.io.atomic import save_model
 class CheckpointError(RuntimeError):
     """A checkpoint could not be written (e.g. the disk is full)."""
 
+
 _NAME = "ckpt-{step:08d}.keras"
 _PATTERN = re.compile(r"^ckpt-(\d{8})\.keras$")
 
