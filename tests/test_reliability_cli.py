@@ -119,3 +119,70 @@ def test_skip_corrupt_reaches_the_image_folder_loader(tmp_path):
     assert "broken.png" in message and "--skip-corrupt" in message and "\n" not in message
     data = load_data(resolve_plan(build_parser().parse_args(argv + ["--skip-corrupt"])))
     assert len(data.skipped) == 1 and data.skipped[0].endswith("broken.png")
+
+
+@pytest.mark.backend_free
+@pytest.mark.integration
+def test_checkpoint_dir_full_disk_other_backend_and_damaged_record_are_one_line(
+        tmp_path, monkeypatch):
+    import errno
+
+    import keras_semppl.callbacks.checkpoint as checkpoint
+
+    def full(model, path):
+        raise OSError(errno.ENOSPC, "No space left on device", path)
+
+    monkeypatch.setattr(checkpoint, "save_model", full)
+    ckpt = tmp_path / "ckpt"
+    argv = ["train", "--output", str(tmp_path / "m.keras"), "--checkpoint-dir", str(ckpt),
+            "--steps-per-epoch", "1"] + TINY
+    _one_line_exit(argv, str(ckpt), "No space left", "needs about")
+    assert not (tmp_path / "m.keras").exists()
+    record = json.loads((ckpt / "run.json").read_text())
+    # The same flags under another backend: refused before training.
+    other = "torch" if record["backend"] == "jax" else "jax"
+    (ckpt / "run.json").write_text(json.dumps(dict(record, backend=other)))
+    _one_line_exit(argv, "--checkpoint-dir", f"written under the {other} backend",
+                   "not bit-exact")
+    # A truncated record: named, not a JSONDecodeError traceback.
+    (ckpt / "run.json").write_text(json.dumps(record)[:20])
+    _one_line_exit(argv, str(ckpt / "run.json"), "not valid JSON")
+
+
+def _tiny_encoder_file(path):
+    from keras_semppl.encoders.small_convnet import small_convnet
+
+    small_convnet((8, 8, 3), widths=(4, 8)).save(path)
+    return str(path)
+
+
+@pytest.mark.backend_free
+def test_evaluate_names_a_missing_folder_and_an_unknown_data_set(tmp_path):
+    model = _tiny_encoder_file(tmp_path / "enc.keras")
+    _one_line_exit(["evaluate", model, "--dataset", f"folder:{tmp_path / 'nonexistent'}"],
+                   "semppl evaluate: --dataset", "nonexistent")
+    _one_line_exit(["evaluate", model, "--dataset", "no_such_tfds_name_xyz"],
+                   "semppl evaluate: --dataset", "no_such_tfds_name_xyz")
+
+
+@pytest.mark.backend_free
+def test_plot_of_a_csv_with_a_header_and_no_rows_is_one_line(tmp_path):
+    (tmp_path / "log.csv").write_text("epoch,loss\n")
+    _one_line_exit(["plot", str(tmp_path / "log.csv"), "--out", str(tmp_path / "out")],
+                   "semppl plot", str(tmp_path / "log.csv"), "no epochs")
+
+
+@pytest.mark.backend_free
+def test_evaluate_names_a_keras_file_with_a_broken_config(tmp_path):
+    import zipfile
+
+    good = _tiny_encoder_file(tmp_path / "enc.keras")
+    broken = tmp_path / "broken.keras"
+    with zipfile.ZipFile(good) as source, zipfile.ZipFile(broken, "w") as target:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "config.json":
+                data = data[:len(data) // 2]
+            target.writestr(item, data)
+    _one_line_exit(["evaluate", str(broken)], str(broken), "not a complete .keras file",
+                   "config.json")

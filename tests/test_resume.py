@@ -25,7 +25,7 @@ def test_kill_mid_epoch_then_resume_is_bit_identical(tmp_path):
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == -9, proc.stderr[-3000:]
     names = sorted(os.listdir(interrupted))
-    assert names == ["ckpt-00000004.keras", "ckpt-00000006.keras"], names
+    assert names == ["ckpt-00000004.keras", "ckpt-00000006.keras", "run.json"], names
 
     resumed, _ = resume_job.run(str(interrupted))
     uninterrupted, _ = resume_job.run(str(tmp_path / "straight"))

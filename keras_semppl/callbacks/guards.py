@@ -1,7 +1,8 @@
 """Callbacks that `SemPPL.fit` always adds: divergence and a dead learning rate.
 
 The train step reports a bitmask of what went non-finite in it (the loss
-terms, then the updated weights) as the log entry ``NONFINITE_KEY``;
+terms, then the updated weights, the other float variables of the model and
+the optimizer's: everything a checkpoint saves) as the log entry ``NONFINITE_KEY``;
 `DivergenceGuard` removes that entry from the logs (so it never reaches the
 progress bar or the History) and raises `DivergenceError` on the first step
 where it is not zero. The check runs inside the compiled step on every
@@ -14,12 +15,103 @@ import keras
 
 #: The log entry the train step writes: sum of 2**i over non-finite checks i.
 NONFINITE_KEY = "nonfinite"
-#: What bit i of the mask stands for; the last entry is the updated weights.
+#: The last three bits of the mask: everything a checkpoint saves besides the
+#: loss terms: trainable weights, the model's other float variables (BatchNorm
+#: moving statistics, the target network, the queue), the optimizer's.
 WEIGHTS_CHECK = "weights"
+STATISTICS_CHECK = "non-trainable state"
+OPTIMIZER_CHECK = "optimizer state"
+STATE_CHECKS = (WEIGHTS_CHECK, STATISTICS_CHECK, OPTIMIZER_CHECK)
+_STATE_WORDS = {
+    WEIGHTS_CHECK: "the updated weights",
+    STATISTICS_CHECK: "the non-trainable state (BatchNorm moving statistics, target "
+                      "network or queue)",
+    OPTIMIZER_CHECK: "the optimizer state",
+}
 
 
 class DivergenceError(RuntimeError):
-    """Training produced a NaN or inf loss term or weight."""
+    """Training produced a NaN or inf loss term, weight or saved state.
+
+    Attributes:
+        step: the optimizer step that went non-finite (None if unknown).
+        what: what went non-finite, in words.
+    """
+
+    def __init__(self, message, step=None, what=None):
+        super().__init__(message)
+        self.step = step
+        self.what = what
+
+    @classmethod
+    def at(cls, step, epoch, batch, what, advice=None):
+        """The error of optimizer ``step`` (1-based ``epoch`` and ``batch``)."""
+        advice = advice or ("Lower the learning rate, check the inputs, or resume from an "
+                            "earlier checkpoint.")
+        return cls(f"Training diverged at optimizer step {step} (epoch {epoch}, batch {batch}): "
+                   f"{what} became NaN or inf. {advice}", step=step, what=what)
+
+    def in_run(self, steps_per_epoch, last_good):
+        """This error as seen by a checkpointed run of ``steps_per_epoch`` steps an epoch.
+
+        The epoch and batch come from the step (a resumed epoch's first batch
+        is not batch 1), and the advice names ``last_good``, the newest
+        checkpoint (all of which hold finite values), or says there is none.
+        """
+        if last_good is None:
+            advice = ("There is no checkpoint yet (none is written from a non-finite state). "
+                      "Lower the learning rate or check the inputs.")
+        else:
+            advice = (f"The newest checkpoint, {last_good!r}, holds finite values (no "
+                      "checkpoint is written from a non-finite state). Lower the learning "
+                      "rate or check the inputs.")
+        if self.step is None or self.what is None:
+            return DivergenceError(f"{self} {advice}", step=self.step, what=self.what)
+        epoch, batch = divmod(self.step - 1, steps_per_epoch)
+        return DivergenceError.at(self.step, epoch + 1, batch + 1, self.what, advice)
+
+
+def is_float_variable(variable):
+    return "float" in str(keras.backend.standardize_dtype(variable.dtype))
+
+
+def state_finite_flags(model):
+    """Boolean scalars, one per `STATE_CHECKS` entry: are all those values finite?
+
+    Called inside the train step, after the optimizer update, the target EMA
+    and the queue write: exactly what a checkpoint of this step would save.
+    """
+    ops = keras.ops
+    groups = (model.trainable_variables,
+              [v for v in model.non_trainable_variables if is_float_variable(v)],
+              [v for v in model.optimizer.variables if is_float_variable(v)])
+    flags = []
+    for variables in groups:
+        if not variables:
+            flags.append(ops.convert_to_tensor(True))
+            continue
+        flags.append(ops.all(ops.stack([ops.all(ops.isfinite(v.value)) for v in variables])))
+    return flags
+
+
+def nonfinite_variables(model):
+    """Paths of the float variables a checkpoint of ``model`` would save that hold
+    NaN or inf (the model's, then its optimizer's), read on the host."""
+    import numpy as np
+
+    variables = list(model.variables)
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None:
+        variables += list(optimizer.variables)
+    bad, seen = [], set()
+    for variable in variables:
+        if id(variable) in seen or not is_float_variable(variable):
+            continue
+        seen.add(id(variable))
+        if not np.isfinite(np.asarray(keras.ops.convert_to_numpy(variable),
+                                      dtype="float32")).all():
+            bad.append(variable.path)
+    return bad
 
 
 def decode_nonfinite(mask, names):
@@ -57,17 +149,13 @@ class DivergenceGuard(keras.callbacks.Callback):
         mask = logs.pop(NONFINITE_KEY)
         if mask:
             bad = decode_nonfinite(mask, self.check_names)
-            terms = [n for n in bad if n != WEIGHTS_CHECK]
+            terms = [n for n in bad if n not in STATE_CHECKS]
             parts = []
             if terms:
                 parts.append(f"loss term(s) {', '.join(terms)}")
-            if WEIGHTS_CHECK in bad:
-                parts.append("the updated weights")
+            parts += [_STATE_WORDS[n] for n in STATE_CHECKS if n in bad]
             step = self._first_step + self._steps
-            raise DivergenceError(
-                f"Training diverged at optimizer step {step} (epoch {self._epoch + 1}, "
-                f"batch {batch + 1}): {' and '.join(parts)} became NaN or inf. Lower the "
-                "learning rate, check the inputs, or resume from an earlier checkpoint.")
+            raise DivergenceError.at(step, self._epoch + 1, batch + 1, " and ".join(parts))
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:

@@ -73,7 +73,7 @@ def run(args):
                                label_fraction=args.label_fraction,
                                labels_per_class=args.labels_per_class, seed=args.seed,
                                val_fraction=args.val_fraction)
-    except ValueError as error:
+    except (ValueError, FileNotFoundError) as error:
         raise SystemExit(f"semppl evaluate: --dataset {args.dataset!r}: {error}") from None
     if "knn" in protocols:
         print(describe_knn_k(data.labels, args.knn_k))

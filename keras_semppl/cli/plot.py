@@ -65,6 +65,9 @@ def run(args):
         except (ValueError, KeyError, UnicodeDecodeError) as error:
             raise SystemExit(f"semppl plot: HISTORY {args.history!r} is not a JSON history "
                              f"or a CSVLogger file ({error}).") from None
+        if not any(history.values()):
+            raise SystemExit(f"semppl plot: HISTORY {args.history!r} holds no epochs (a "
+                             "header without rows, or empty lists): nothing to plot.")
     os.makedirs(args.out, exist_ok=True)
     if args.views:
         print(f"saved {_plot_views(args)}")

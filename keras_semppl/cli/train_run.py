@@ -12,12 +12,14 @@ import keras
 
 from keras_semppl.augment.device_views import DeviceViews
 from keras_semppl.augment.host_views import make_view_fn
+from keras_semppl.callbacks.checkpoint import CheckpointError
 from keras_semppl.callbacks.checkpoint import fit_resumable
 from keras_semppl.callbacks.checkpoint import latest_checkpoint
 from keras_semppl.callbacks.guards import DivergenceError
 from keras_semppl.callbacks.history_io import history_path_for_model
 from keras_semppl.callbacks.history_io import save_history_json
 from keras_semppl.callbacks.knn_monitor import KNNMonitor
+from keras_semppl.callbacks.run_record import check_run_record
 from keras_semppl.data.pipeline import make_training_dataset
 from keras_semppl.data.sources import resolve_dataset
 from keras_semppl.distribute import resolve_distribution
@@ -158,20 +160,10 @@ def _check_same_run(plan):
     resuming it under other training flags would silently mix two runs.
     """
     settings = {k: v for k, v in dataclasses.asdict(plan).items() if k not in _FREE_ON_RESUME}
-    path = os.path.join(plan.checkpoint_dir, "run.json")
-    if os.path.exists(path):
-        with open(path) as f:
-            recorded = json.load(f)
-        changed = sorted(k for k in set(settings) | set(recorded)
-                         if settings.get(k) != recorded.get(k))
-        if changed:
-            details = ", ".join(f"{k}: {recorded.get(k)!r} there, {settings.get(k)!r} now"
-                                for k in changed)
-            raise SystemExit(f"--checkpoint-dir {plan.checkpoint_dir!r} holds a run with other "
-                             f"settings ({details}); rerun with the same flags or use "
-                             "another folder.")
-    else:
-        write_text(path, json.dumps(settings, indent=1, sort_keys=True))
+    try:
+        check_run_record(plan.checkpoint_dir, settings)
+    except ValueError as error:
+        raise SystemExit(f"--checkpoint-dir: {error}") from None
 
 
 def tensorboard_callbacks(plan, data):
@@ -273,6 +265,8 @@ def _run(plan):
     except DivergenceError as error:
         kept = f" {plan.output} was left as it was." if os.path.exists(plan.output) else ""
         raise SystemExit(f"semppl train: {error} Nothing was saved.{kept}") from None
+    except CheckpointError as error:
+        raise SystemExit(f"semppl train: --checkpoint-dir: {error}") from None
     if history:
         # Beside the model, so that `semppl plot --model OUTPUT` finds it.
         save_history_json(history, history_path_for_model(plan.output))

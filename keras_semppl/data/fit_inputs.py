@@ -126,6 +126,22 @@ def _stream_image_check(tf, name, view):
     return in_range
 
 
+def _stream_integer_labels(tf, labels):
+    """``labels`` as int64, computed only once float labels are known to be whole.
+
+    As `check_label_array` does for arrays, before the cast: casting 0.5 or
+    NaN to an integer would hide it (0, or an arbitrary value).
+    """
+    if not labels.dtype.is_floating:
+        return tf.cast(labels, tf.int64)
+    whole = tf.reduce_all(tf.equal(labels, tf.math.floor(labels)))  # False for NaN, inf
+    check = tf.debugging.Assert(whole, [
+        f"labels must be integers; got dtype {labels.dtype.name} with non-integer "
+        "values:", labels])
+    with tf.control_dependencies([check]):
+        return tf.cast(tf.identity(labels), tf.int64)
+
+
 def _guard_dataset(dataset, num_classes):
     import tensorflow as tf
 
@@ -134,7 +150,7 @@ def _guard_dataset(dataset, num_classes):
         labels = _labels_of(element)
         if labels is None:
             return element
-        labels = tf.cast(labels, tf.int64)
+        labels = _stream_integer_labels(tf, labels)
         ok = tf.reduce_all((labels >= -1) & (labels < num_classes))
         checks = [tf.debugging.Assert(ok, [_message(num_classes, "out-of-range values"), labels])]
         for name, view in _views_of(element):
@@ -280,8 +296,9 @@ def drop_remainder(x, y, batch_size):
     SemPPL needs every batch to have the same, static size (the negatives
     are drawn within the batch); Keras' array adapter would end each epoch
     with a smaller batch. The last ``N mod batch_size`` examples (in the
-    given order) are dropped; streams (tf.data, generators) are returned as
-    they are.
+    given order) are dropped; fewer than one batch (none included) is a
+    ValueError, the same on every backend. Streams (tf.data, generators) are
+    returned as they are.
     """
     element = _in_memory(x, y)
     if element is None:
@@ -292,11 +309,11 @@ def drop_remainder(x, y, batch_size):
         return x, y  # Keras reports mismatched lengths itself
     n = lengths.pop()
     keep = n - n % size
+    if keep == 0:  # also n == 0, which each backend's fit would fail on its own way
+        raise ValueError(f"fit received {n} examples; SemPPL needs at least one full batch "
+                         f"(batch_size={size}).")
     if keep == n:
         return x, y
-    if keep == 0:
-        raise ValueError(f"fit received {n} examples, fewer than batch_size={size}; "
-                         "SemPPL needs at least one full batch.")
     warnings.warn(
         f"SemPPL needs equal-sized batches: of the {n} examples, the last {n - keep} "
         f"(beyond {keep // size} full batches of {size}) are dropped. Pass a multiple "

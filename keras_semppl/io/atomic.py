@@ -7,6 +7,7 @@ Everything the library and the command line write goes through here.
 """
 
 import contextlib
+import json
 import os
 import zipfile
 
@@ -92,8 +93,9 @@ def save_model(model, path):
 def check_keras_file(path, what="model file"):
     """ValueError unless ``path`` is an existing, complete ``.keras`` (zip) file.
 
-    Tells apart a missing file, a folder, and a truncated or foreign file
-    (Keras itself reports the last two as "File not found").
+    Tells apart a missing file, a folder, a truncated or foreign file (Keras
+    itself reports the last two as "File not found") and a zip whose
+    ``config.json`` is not valid JSON (Keras reports only the JSON error).
     """
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -117,4 +119,10 @@ def check_keras_file(path, what="model file"):
     if "config.json" not in names:
         raise ValueError(f"{what} {path!r} is a zip archive but not a Keras model "
                          "(no config.json inside).")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            json.loads(archive.read("config.json"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValueError(f"{what} {path!r} is not a complete .keras file: its config.json "
+                         f"is not valid JSON ({error}).") from None
     return path

@@ -32,12 +32,15 @@ from keras import ops
 from keras_semppl.batch import parse_batch
 from keras_semppl.callbacks.compact_progbar import CompactProgbarLogger
 from keras_semppl.callbacks.guards import NONFINITE_KEY
-from keras_semppl.callbacks.guards import WEIGHTS_CHECK
+from keras_semppl.callbacks.guards import STATE_CHECKS
 from keras_semppl.callbacks.guards import DivergenceGuard
 from keras_semppl.callbacks.guards import ZeroLearningRateWarning
+from keras_semppl.callbacks.guards import state_finite_flags
 from keras_semppl.data.fit_inputs import prepare_fit_inputs
 from keras_semppl.distribute import replicas
 from keras_semppl.encoders.checks import check_encoder
+from keras_semppl.io.portable import portable_compile_config
+from keras_semppl.io.portable import saved_dtype_policy
 from keras_semppl.layers.embedding_queue import EmbeddingQueue
 from keras_semppl.layers.knn_pseudo_labeler import KNNPseudoLabeler
 from keras_semppl.layers.mlp_head import MLPHead
@@ -274,21 +277,21 @@ class SemPPL(Trainer):
         names = tuple(TERM_NAMES) + ("objective",)
         if self.online_probe:
             names += ("probe_loss",)
-        return names + (WEIGHTS_CHECK,)
+        return names + STATE_CHECKS
 
     def _nonfinite_mask(self, terms):
         """float32 scalar: sum of 2**i over the checks i that are not finite.
 
-        The checks are the loss terms (``finite_check_names``) and, last, all
-        trainable weights after the optimizer step (a NaN input can leave the
-        loss finite while every weight is NaN).
+        The checks are the loss terms (``finite_check_names``) and, last,
+        every float variable a checkpoint saves, after the optimizer step
+        (`state_finite_flags`: a NaN input can leave the loss finite while
+        every weight is NaN, a huge step can leave the weights finite while a
+        BatchNorm moving variance or an optimizer moment is inf).
         """
         names = self.finite_check_names
         flags = [ops.all(ops.isfinite(ops.cast(terms[name], "float32")))
-                 for name in names[:-1]]
-        weights_ok = ops.all(ops.stack([ops.all(ops.isfinite(v.value))
-                                        for v in self.trainable_variables]))
-        flags.append(weights_ok)
+                 for name in names[:-len(STATE_CHECKS)]]
+        flags += state_finite_flags(self)
         bad = ops.cast(ops.logical_not(ops.stack(flags)), "float32")
         powers = ops.convert_to_tensor([float(2 ** i) for i in range(len(names))], "float32")
         return ops.sum(bad * powers)
@@ -476,7 +479,7 @@ class SemPPL(Trainer):
 
     def compile_from_config(self, config):
         """Re-compiles a loaded model (Keras skips models that override `compile`)."""
-        config = keras.saving.deserialize_keras_object(config)
+        config = keras.saving.deserialize_keras_object(portable_compile_config(config))
         for name in ("loss", "metrics", "loss_weights", "weighted_metrics"):
             config.pop(name, None)  # None in every file this class writes
         self.compile(**config)
@@ -573,10 +576,11 @@ class SemPPL(Trainer):
     def from_config(cls, config):
         # A deep copy: deserialising the sub-objects consumes their configs.
         config = copy.deepcopy(config)
-        encoder = keras.saving.deserialize_keras_object(config.pop("encoder"))
-        options = SemPPLOptions.config_to_kwargs(config)
-        rest = {k: v for k, v in config.items() if k not in options}
-        return cls(encoder, **options, **rest)
+        with saved_dtype_policy(config):  # the file's policy wins, for every layer
+            encoder = keras.saving.deserialize_keras_object(config.pop("encoder"))
+            options = SemPPLOptions.config_to_kwargs(config)
+            rest = {k: v for k, v in config.items() if k not in options}
+            return cls(encoder, **options, **rest)
 
 
 def _option_attribute(name):
