@@ -42,6 +42,7 @@ from keras_semppl.layers.mlp_head import MLPHead
 from keras_semppl.layers.positive_sampler import SemanticPositiveSampler
 from keras_semppl.layers.positive_sampler import sample_negative_indices
 from keras_semppl.layers.positive_sampler import sample_pair_negative_indices
+from keras_semppl.layers.pseudo_label_trust import PseudoLabelTrust
 from keras_semppl.losses.semppl_objective import INVARIANCES
 from keras_semppl.losses.semppl_objective import semppl_objective
 from keras_semppl.models import target as target_network
@@ -113,6 +114,7 @@ def _check_arguments(encoder, args):
 
 
 PSEUDO_LABEL_QUERIES = ("online", "target")
+SEMANTIC_TRUSTS = ("estimated", "none")
 
 # Store keys of the seed-generator states in a saved model.
 _SEED_KEY = "seed_state_"
@@ -220,6 +222,19 @@ class SemPPL(Trainer):
             queue: "online" predictions (default; MAE-CT_SemPPL and the
             paper's Figure 1) or its "target" projections (the queue's own
             space).
+        semantic_trust: how far L_sempos trusts a pseudo-labelled anchor's
+            semantic positives. "estimated" (default): each row is the
+            trust-corrected InfoNCE -log(kappa q_0 + (1 - kappa) / (1 + N)),
+            kappa = 1 for labelled anchors and, for pseudo-labelled ones,
+            the chance-corrected running precision of the k-NN vote on the
+            batch's labelled examples (`keras_semppl.layers.PseudoLabelTrust`,
+            logged as ``semantic_trust``; needs example ids, or a labelled
+            example finds its own earlier queue entry and the estimate is
+            optimistic). With it, on a synthetic grid of noisy positives
+            (10-100 % correct) the loss's minimum along a path from collapse
+            to separation stays where the augmentation-only objective's is
+            (tests/test_collapse_grid.py); the paper's form moves it halfway
+            to collapse. "none": the paper's InfoNCE, every positive trusted.
     """
 
     def __init__(
@@ -252,6 +267,7 @@ class SemPPL(Trainer):
         invariance_on_semantic_positives=False,
         negatives_per_pair=True,
         pseudo_label_query="online",
+        semantic_trust="estimated",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -290,6 +306,14 @@ class SemPPL(Trainer):
         if online_probe:
             self.probe = keras.layers.Dense(num_classes, name="online_probe")
             self.probe.build((None, feature_dim))
+
+        # How far pseudo-labels are trusted (a running estimate; no random draws).
+        if semantic_trust not in SEMANTIC_TRUSTS:
+            raise ValueError(
+                f"semantic_trust must be one of {SEMANTIC_TRUSTS}; got {semantic_trust!r}.")
+        self.semantic_trust = semantic_trust
+        if semantic_trust == "estimated":
+            self.pseudo_label_trust = PseudoLabelTrust(num_classes, name="pseudo_label_trust")
 
         # Monitors (progress bar, History, TensorBoard).
         self.step_metrics = StepMetrics(online_probe=bool(online_probe))
@@ -400,12 +424,16 @@ class SemPPL(Trainer):
             pseudo = ops.full_like(batch.labels, -1)
             positives, positive_mask = self._no_positives(online)
         monitors["pseudo"] = pseudo
+        positive_trust = None
+        if self.semantic_positives and self.semantic_trust == "estimated":
+            positive_trust = self.pseudo_label_trust.anchor_trust(batch.labels)
         terms = semppl_objective(
             online, target, negatives, positives, positive_mask,
             temperature=self.temperature, c=self.c, alpha=self.alpha,
             lam=self.lambda_invariance, negative_pool=global_target,
             same_view_pairs=self.same_view_pairs, invariance=self.invariance,
             invariance_on_semantic_positives=self.invariance_on_semantic_positives,
+            positive_trust=positive_trust,
         )
         objective = terms["loss"]
         if self.online_probe:
@@ -429,8 +457,13 @@ class SemPPL(Trainer):
             self._update_target()
             if step.queue_write is not None:
                 self._enqueue(*step.queue_write)
+                if self.semantic_trust == "estimated":
+                    self.pseudo_label_trust.update(replicas.all_gather(step.monitors["pseudo"]),
+                                                   replicas.all_gather(step.monitors["labels"]))
         self.step_metrics.update(step.terms, step.monitors, training=training)
         logs = self.step_metrics.results()
+        if self.semantic_positives and self.semantic_trust == "estimated":
+            logs["semantic_trust"] = self.pseudo_label_trust.kappa()
         if training:
             logs[NONFINITE_KEY] = self._nonfinite_mask(step.terms)
         return logs
@@ -768,6 +801,7 @@ class SemPPL(Trainer):
             invariance_on_semantic_positives=self.invariance_on_semantic_positives,
             negatives_per_pair=self.negatives_per_pair,
             pseudo_label_query=self.pseudo_label_query,
+            semantic_trust=self.semantic_trust,
         )
         return config
 
