@@ -195,12 +195,14 @@ def _log_softmax(x):
     return x - m - np.log(np.exp(x - m).sum(axis=-1, keepdims=True))
 
 
-def objective_along_path(cell, temperature, c, alpha, lam, trust=None, same_view_pairs=False):
+def objective_along_path(cell, temperature, c, alpha, lam, trust=None, same_view_pairs=False,
+                         weights=None):
     """Total loss (T,) along the path: vectorised `semppl_objective`.
 
     KL invariance on the augmentation logits only (the defaults). ``trust``:
     None for the paper's L_sempos, else (B,) per-anchor trust kappa for the
     trust-corrected form -log(kappa q_0 + (1 - kappa) / (1 + N)).
+    ``weights``: optional (B,) per-anchor factors on the rows (variants only).
     """
     online, target, positives = cell.online, cell.target, cell.positives
     V, L = online.shape[1], target.shape[1]
@@ -221,6 +223,8 @@ def objective_along_path(cell, temperature, c, alpha, lam, trust=None, same_view
         kappa = np.asarray(trust, float)[:, None]
         n1 = sem_logits.shape[-1]
         sem_rows = -np.log(kappa * np.exp(log_q0) + (1 - kappa) / n1)
+    if weights is not None:
+        sem_rows = sem_rows * np.asarray(weights, float)[:, None]
     mask = cell.positive_mask
     l_sempos = (sem_rows[:, pairs] * mask).sum(axis=(1, 2, 3)) / max(pairs.sum() * mask.sum(), 1)
     # KL between (i, j) and (j, i) on the large views, i != j.
@@ -246,3 +250,63 @@ def path_verdicts(losses, reference, tolerance):
     excess = losses[rows, np.argmin(reference, axis=1)] - losses.min(axis=1)
     cheaper = losses[:, -1] < losses[:, 0]
     return cheaper, excess, cheaper & (excess <= tolerance)
+
+
+def _kappa_of(precision):
+    return np.clip((precision - 1 / NUM_CLASSES) / (1 - 1 / NUM_CLASSES), 0.0, 1.0)
+
+
+def _binned_trust(cell):
+    """Per-anchor kappa from the labelled votes' accuracy at the anchor's
+    agreement level (shrunk to the overall accuracy by one pseudo-vote)."""
+    overall = cell.labelled_correct.mean()
+    out = np.empty(len(cell.confidence))
+    for i, conf in enumerate(cell.confidence):
+        same = np.isclose(cell.labelled_confidence, conf)
+        out[i] = (cell.labelled_correct[same].sum() + overall) / (same.sum() + 1)
+    return _kappa_of(out)
+
+
+def _softmatch_weights(cell):
+    """SoftMatch's truncated Gaussian on the vote's confidence (batch mean and
+    variance instead of its running ones): 1 above the mean."""
+    conf = cell.confidence
+    mean, var = conf.mean(), conf.var() + 1e-6
+    return np.where(conf >= mean, 1.0, np.exp(-(conf - mean) ** 2 / (2 * var)))
+
+
+def variant_table(tolerance=0.01):
+    """Prints, per variant of the semantic term, the failing cells of the grid."""
+    cells = make_grid()
+    full = lambda cell: np.full(len(cell.classes), 1.0)
+    true_p = lambda cell: cell.positive_correct.mean()
+    variants = {
+        "paper (alpha=1)": lambda cell: {},
+        "alpha x true precision": lambda cell: dict(alpha=true_p(cell)),
+        "alpha x estimated precision": lambda cell: dict(alpha=cell.labelled_correct.mean()),
+        "alpha x estimated kappa": lambda cell: dict(alpha=cell.kappa),
+        "SoftMatch weights": lambda cell: dict(weights=_softmatch_weights(cell)),
+        "SoftMatch weights x kappa": lambda cell: dict(weights=cell.kappa * _softmatch_weights(cell)),
+        "trusted, true kappa": lambda cell: dict(trust=full(cell) * _kappa_of(true_p(cell))),
+        "trusted, estimated kappa (default)": lambda cell: dict(trust=full(cell) * cell.kappa),
+        "trusted, kappa per agreement level": lambda cell: dict(trust=_binned_trust(cell)),
+        "trusted, estimated precision as kappa": lambda cell: dict(
+            trust=full(cell) * cell.labelled_correct.mean()),
+    }
+    weights = dict(temperature=0.15, c=1.0, lam=0.3)
+    reference = np.stack([objective_along_path(cell, alpha=0.0, **weights) for cell in cells])
+    rates = np.array([cell.rate for cell in cells])
+    print(f"| variant | failing cells | per rate {RATES} | max excess per rate |")
+    print("|---|---|---|---|")
+    for name, options in variants.items():
+        losses = np.stack([objective_along_path(cell, **dict(dict(weights, alpha=1.0), **options(cell)))
+                           for cell in cells])
+        cheaper, excess, passes = path_verdicts(losses, reference, tolerance)
+        per_rate = [int((~passes[rates == r]).sum()) for r in RATES]
+        worst = [f"{excess[rates == r].max():.4f}" for r in RATES]
+        print(f"| {name} | {(~passes).sum()} (dearer: {(~cheaper).sum()}) | {per_rate} | "
+              f"{' '.join(worst)} |")
+
+
+if __name__ == "__main__":
+    variant_table()

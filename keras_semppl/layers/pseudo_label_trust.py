@@ -20,8 +20,11 @@ kappa in the trust-corrected InfoNCE.
 
 What it rests on: labelled and unlabelled examples come from one
 distribution, so the vote's accuracy on one estimates it on the other
-(measured on digits and CIFAR-10, where ``labelled_knn_accuracy`` tracks
-``pseudo_label_accuracy``); m = 0.9 weights about the last 10 steps, about
+(on the digits job and CIFAR-10 at 1 % of the labels,
+``labelled_knn_accuracy`` tracks ``pseudo_label_accuracy`` within a few
+points and ends slightly above it: 1.000 against 0.973, 0.299 against
+0.285). It needs example ids: without them a labelled example can find
+its own earlier queue entry. m = 0.9 weights about the last 10 steps, about
 300 labelled votes at 32 labelled examples per batch (the synthetic collapse
 grid estimates from 200).
 """

@@ -204,7 +204,8 @@ class SemPPL(Trainer):
             hidden true class is known, i.e. never trained on; in evaluation
             on every example with a class). False (default): no probe.
         same_view_pairs: also contrast large view i with its own target
-            (MAE-CT_SemPPL does). False (default): those pairs carry no
+            (ReLICv2's pseudo-code and MAE-CT_SemPPL loop over all (i, j)).
+            False (default, our choice): those pairs carry no
             augmentation-invariance signal, and with L=2 they would be half
             of all pairs.
         invariance: "kl" (default, ReLIC's KL, the paper's), "3p" (the
@@ -233,8 +234,10 @@ class SemPPL(Trainer):
             optimistic). With it, on a synthetic grid of noisy positives
             (10-100 % correct) the loss's minimum along a path from collapse
             to separation stays where the augmentation-only objective's is
-            (tests/test_collapse_grid.py); the paper's form moves it halfway
-            to collapse. "none": the paper's InfoNCE, every positive trusted.
+            (tests/test_collapse_grid.py); the paper's form moves it toward
+            collapse in 48 of 120 cells (about halfway at 10-22 % correct).
+            On digits it measured no worse (benchmarks/NOTES.md). "none":
+            the paper's InfoNCE, every positive trusted.
     """
 
     def __init__(
