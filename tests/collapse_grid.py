@@ -120,7 +120,7 @@ def knn_vote(queries, keys, key_labels, key_ids, query_ids, k, num_classes):
 
 
 def sample_pair_negatives(rng, views, large, batch, num_negatives):
-    """Like `sample_pair_negative_indices`: per pair, N distinct offsets, symmetric in large views."""
+    """Like `sample_pair_negative_indices`: N distinct offsets per pair, symmetric in i, j."""
     offsets = np.stack([rng.permutation(batch - 1)[:num_negatives] for _ in range(views * large)])
     offsets = offsets.reshape(views, large, num_negatives)
     for i in range(large):
@@ -286,7 +286,8 @@ def variant_table(tolerance=0.01):
         "alpha x estimated precision": lambda cell: dict(alpha=cell.labelled_correct.mean()),
         "alpha x estimated kappa": lambda cell: dict(alpha=cell.kappa),
         "SoftMatch weights": lambda cell: dict(weights=_softmatch_weights(cell)),
-        "SoftMatch weights x kappa": lambda cell: dict(weights=cell.kappa * _softmatch_weights(cell)),
+        "SoftMatch weights x kappa": lambda cell: dict(
+            weights=cell.kappa * _softmatch_weights(cell)),
         "trusted, true kappa": lambda cell: dict(trust=full(cell) * _kappa_of(true_p(cell))),
         "trusted, estimated kappa (default)": lambda cell: dict(trust=full(cell) * cell.kappa),
         "trusted, kappa per agreement level": lambda cell: dict(trust=_binned_trust(cell)),
@@ -299,7 +300,7 @@ def variant_table(tolerance=0.01):
     print(f"| variant | failing cells | per rate {RATES} | max excess per rate |")
     print("|---|---|---|---|")
     for name, options in variants.items():
-        losses = np.stack([objective_along_path(cell, **dict(dict(weights, alpha=1.0), **options(cell)))
+        losses = np.stack([objective_along_path(cell, **{**weights, "alpha": 1.0, **options(cell)})
                            for cell in cells])
         cheaper, excess, passes = path_verdicts(losses, reference, tolerance)
         per_rate = [int((~passes[rates == r]).sum()) for r in RATES]
