@@ -21,11 +21,19 @@ def kl(p_logits, q_logits):
     return float(np.sum(np.exp(lq) * (lq - lp)))
 
 
+def trusted_infonce(logits, trust):
+    """-log(trust * softmax(logits)[0] + (1 - trust) / len(logits)) for one row."""
+    q = np.exp(log_softmax(logits))
+    return -np.log(trust * q[0] + (1.0 - trust) / len(logits))
+
+
 def objective(online, target, neg_idx, positives, pos_mask, t, c, alpha, lam,
-              same_view_pairs=True, invariance="kl", kl_on_semantic_positives=True):
+              same_view_pairs=True, invariance="kl", kl_on_semantic_positives=True,
+              positive_trust=None):
     """SemPPL total loss with loops over views, examples and positives.
 
     ``neg_idx`` is (B, N) (one draw for all pairs) or (V, L, B, N) (per pair).
+    ``positive_trust``: None (InfoNCE) or (B,) trust of each anchor's positives.
     """
     V, B, _ = online.shape
     L = target.shape[0]
@@ -48,6 +56,8 @@ def objective(online, target, neg_idx, positives, pos_mask, t, c, alpha, lam,
                     signed_a.append(sign * loss)
                 for p in range(P):
                     loss, lg = infonce(online[i, b], positives[j, b, p], negs, t)
+                    if positive_trust is not None:
+                        loss = trusted_infonce(lg, positive_trust[b])
                     logits_s[i, j, b, p] = lg
                     if pos_mask[b, p] and used:
                         sem.append(loss)
@@ -113,3 +123,24 @@ def weighted_knn_scores(ref, ref_labels, queries, num_classes, k, temperature):
         for j in sorted(range(len(ref)), key=lambda j: -sims[j])[:k]:
             scores[i, ref_labels[j]] += np.exp(sims[j] / temperature)
     return scores
+
+
+def pseudo_label_trust(votes_per_step, labels_per_step, num_classes, momentum):
+    """Chance-corrected running precision of the labelled votes, step by step.
+
+    Returns the kappa after each step (a list).
+    """
+    hits = count = 0.0
+    out = []
+    for votes, labels in zip(votes_per_step, labels_per_step):
+        step_hits = step_count = 0
+        for v, y in zip(votes, labels):
+            if y >= 0 and v >= 0:
+                step_count += 1
+                step_hits += int(v == y)
+        hits = momentum * hits + step_hits
+        count = momentum * count + step_count
+        chance = 1.0 / num_classes
+        precision = (hits + chance) / (count + 1.0)
+        out.append(min(max((precision - chance) / (1.0 - chance), 0.0), 1.0))
+    return out

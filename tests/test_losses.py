@@ -8,6 +8,7 @@ from keras import ops
 
 from keras_semppl.losses import masked_infonce, masked_kl_invariance, semppl_objective
 from keras_semppl.losses.contrastive import contrastive_logits
+from keras_semppl.losses.contrastive import trusted_infonce_per_row
 from tests import numpy_reference as ref
 
 
@@ -31,6 +32,21 @@ def test_masked_infonce_matches_numpy_and_ignores_masked_rows():
     expected = np.mean([-ref.log_softmax(r)[0] for r in logits[mask]])
     assert float(masked_infonce(logits, mask)) == pytest.approx(expected, rel=1e-5)
     assert float(masked_infonce(logits, np.zeros(6, bool))) == 0.0
+
+
+def test_trusted_infonce_hand_computed_and_its_two_ends():
+    # logits [ln 3, 0, 0]: q_0 = 3/5; kappa = 1/2: -ln(3/10 + 1/6) = -ln(7/15)
+    logits = np.array([[math.log(3.0), 0.0, 0.0]] * 3, "float32")
+    got = ops.convert_to_numpy(trusted_infonce_per_row(logits, np.array([0.5, 1.0, 0.0])))
+    np.testing.assert_allclose(got, [-math.log(7 / 15), -math.log(3 / 5), math.log(3.0)],
+                               rtol=1e-5)
+    # Extreme logits stay finite at both ends of the trust.
+    extreme = np.array([[-80.0, 80.0, 0.0]] * 2, "float32")
+    got = ops.convert_to_numpy(trusted_infonce_per_row(extreme, np.array([0.0, 1.0])))
+    np.testing.assert_allclose(got, [math.log(3.0), 160.0], rtol=1e-5)
+    for row, trust in zip(np.random.default_rng(1).normal(size=(5, 4)), np.linspace(0, 1, 5)):
+        value = float(trusted_infonce_per_row(row[None].astype("float32"), trust)[0])
+        assert value == pytest.approx(ref.trusted_infonce(row, trust), rel=1e-5)
 
 
 def test_kl_invariance_hand_computed_and_zero_for_equal():
@@ -74,15 +90,20 @@ OPTIONS = [
 @pytest.mark.parametrize("options", OPTIONS, ids=lambda o: "-".join(map(str, o.values())))
 @pytest.mark.parametrize("per_pair", [False, True])
 @pytest.mark.parametrize("num_large,num_small", [(2, 0), (3, 2), (1, 1)])
-def test_objective_matches_numpy_loops(num_large, num_small, per_pair, options):
+@pytest.mark.parametrize("trusted", [False, True], ids=["paper", "trusted"])
+def test_objective_matches_numpy_loops(num_large, num_small, per_pair, options, trusted):
     rng = np.random.default_rng(num_large * 10 + num_small)
     case = _random_case(rng, num_large, num_small, per_pair=per_pair)
+    batch = case[0].shape[1]
+    # Per-anchor trust: both ends and values between (a labelled anchor has 1).
+    trust = np.linspace(0.0, 1.0, batch) if trusted else None
     args = dict(temperature=0.2, c=0.3, alpha=0.2, lam=5.0)
-    got = semppl_objective(*case, **args, **options)
+    got = semppl_objective(*case, **args, **options, positive_trust=trust)
     expected = ref.objective(
         *case, 0.2, 0.3, 0.2, 5.0,
         same_view_pairs=options["same_view_pairs"], invariance=options["invariance"],
-        kl_on_semantic_positives=options["invariance_on_semantic_positives"])
+        kl_on_semantic_positives=options["invariance_on_semantic_positives"],
+        positive_trust=trust)
     for name, value in expected.items():
         assert float(got[name]) == pytest.approx(value, rel=1e-4, abs=1e-6), name
     if num_large == 1 and options["invariance"] != "3p":

@@ -22,6 +22,7 @@ from keras_semppl.encoders.small_convnet import small_convnet
 from keras_semppl.layers import EmbeddingQueue
 from keras_semppl.layers import KNNPseudoLabeler
 from keras_semppl.layers import MLPHead
+from keras_semppl.layers import PseudoLabelTrust
 from keras_semppl.layers import SemanticPositiveSampler
 from keras_semppl.models import SemPPL
 from keras_semppl.optimizers.lars import LARS
@@ -36,6 +37,7 @@ from tests.toy_data import toy_batch_dict
     (MLPHead, dict(hidden_dim=12, output_dim=6, use_batch_norm=False, name="head")),
     (MLPHead, dict(hidden_dim=12, output_dim=6, use_batch_norm=True, sync_batch_norm=True)),
     (SemanticPositiveSampler, dict(num_positives=4, seed=11, name="sampler")),
+    (PseudoLabelTrust, dict(num_classes=5, momentum=0.7, name="trust")),
     (DeviceViews, dict(large=(ViewConfig(size=8, area_range=(0.3, 0.9), flip_prob=0.25),
                               ViewConfig(size=8, blur_prob=0.5, solarize_prob=0.1)),
                        small=(ViewConfig(size=4),), channels=1, seed=5)),
@@ -98,6 +100,7 @@ OPTIONS = [
     dict(invariance_on_semantic_positives=True),
     dict(negatives_per_pair=False),
     dict(pseudo_label_query="target"),
+    dict(semantic_trust="none"),
 ]
 
 
@@ -125,7 +128,7 @@ def test_keras_file_round_trip_with_every_option(tmp_path):
         lambda_invariance=2.0, target_decay_base=0.9, target_decay_steps=40, fuse_views=False,
         seed=9, sync_batch_norm=False, online_probe=True,
         same_view_pairs=True, invariance="3p", invariance_on_semantic_positives=True,
-        negatives_per_pair=False, pseudo_label_query="target",
+        negatives_per_pair=False, pseudo_label_query="target", semantic_trust="none",
         view_augmentation=DeviceViews((ViewConfig(size=8, flip_prob=0.0),) * 2,
                                       (ViewConfig(size=4, flip_prob=0.0),), seed=3)))
     model.compile(optimizer=LARS(0.1))

@@ -5,12 +5,17 @@
 * ``L_augm``: InfoNCE of online view i (L large + S small) against target
   large view j; positive = the same example, negatives = N sampled other
   examples of target view j. Averaged over the contrastive pairs (i, j) and
-  the examples. By default a large view is not contrasted with its own target
-  (i == j carries no augmentation-invariance signal; ReLICv2's pairs). With
-  ``same_view_pairs=True`` every (i, j) counts, as in MAE-CT_SemPPL.
+  the examples. By default a large view is not contrasted with its own
+  target (our choice: i == j carries no augmentation-invariance signal, and
+  with L = 2 it would be half of all pairs). With ``same_view_pairs=True``
+  every (i, j) counts, as in ReLICv2's pseudo-code and MAE-CT_SemPPL.
 * ``L_sempos``: the same, with the positive replaced by each of P semantic
   positives: queue entries of view j sharing the anchor's (pseudo-)label, and
   the same negatives. Anchors without a semantic positive are masked out.
+  With ``positive_trust`` (per anchor, kappa in [0, 1]) each row is the
+  trust-corrected InfoNCE ``-log(kappa q_0 + (1 - kappa) / (1 + N))``
+  (`keras_semppl.losses.contrastive.trusted_infonce_per_row`); without it,
+  the paper's InfoNCE (kappa = 1).
 * ``I_augm``, ``I_sempos``: the invariance penalty, chosen by ``invariance``:
 
   - ``"kl"`` (default): ReLIC's KL (Mitrovic et al., ICLR 2021, eq. 3)
@@ -36,6 +41,7 @@ from keras import ops
 
 from keras_semppl.losses.contrastive import contrastive_logits
 from keras_semppl.losses.contrastive import infonce_per_row
+from keras_semppl.losses.contrastive import trusted_infonce_per_row
 from keras_semppl.losses.invariance import masked_kl_invariance
 from keras_semppl.losses.masked_mean import masked_mean
 
@@ -105,6 +111,7 @@ def semppl_objective(
     same_view_pairs=False,
     invariance="kl",
     invariance_on_semantic_positives=False,
+    positive_trust=None,
 ):
     """All loss terms of one SemPPL step.
 
@@ -127,6 +134,11 @@ def semppl_objective(
         invariance: "kl", "3p" or "none" (see the module docstring).
         invariance_on_semantic_positives: with "kl", also the KL between the
             semantic-positive distributions of swapped pairs.
+        positive_trust: optional (B,) float in [0, 1], the probability that
+            each anchor's semantic positives are of its class (e.g.
+            `keras_semppl.layers.PseudoLabelTrust`); L_sempos (and 3P's
+            signed semantic term) then use the trust-corrected rows. None:
+            the paper's InfoNCE.
 
     Returns:
         dict of scalars: ``loss``, ``l_augm``, ``l_sempos``, ``i_augm``,
@@ -164,7 +176,11 @@ def semppl_objective(
         ],
         axis=-1,
     )  # (V, L, B, P, 1 + N)
-    sem_rows = infonce_per_row(sem_logits)  # (V, L, B, P)
+    if positive_trust is None:
+        sem_rows = infonce_per_row(sem_logits)  # (V, L, B, P)
+    else:
+        trust = ops.convert_to_tensor(positive_trust, "float32")[None, None, :, None]
+        sem_rows = trusted_infonce_per_row(sem_logits, trust)
     sem_mask = ops.logical_and(pairs[:, :, None, None], positive_mask[None, None])
     l_sempos = masked_mean(sem_rows, sem_mask)
 

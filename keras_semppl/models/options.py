@@ -20,6 +20,7 @@ from keras_semppl import arguments
 from keras_semppl.losses.semppl_objective import INVARIANCES
 
 PSEUDO_LABEL_QUERIES = ("online", "target")
+SEMANTIC_TRUSTS = ("estimated", "none")
 
 
 def _option(default, doc, check):
@@ -106,8 +107,9 @@ class SemPPLOptions:
                "trained on the labelled examples (BYOL's online classifier); a monitor.",
         arguments.flag)
     same_view_pairs: bool = _option(
-        False, "Also contrast large view i with its own target (MAE-CT_SemPPL does; "
-               "those pairs carry no augmentation-invariance signal).", arguments.flag)
+        False, "Also contrast large view i with its own target (ReLICv2's pseudo-code and "
+               "MAE-CT_SemPPL loop over all (i, j)); False, our choice: those pairs carry "
+               "no augmentation-invariance signal.", arguments.flag)
     invariance: str = _option(
         "kl", f"The invariance penalty, one of {INVARIANCES}: ReLIC's KL (the paper's), "
               "MAE-CT_SemPPL's signed cross-entropies, or none.",
@@ -122,6 +124,14 @@ class SemPPLOptions:
         "online", f"Which embeddings vote against the queue, one of {PSEUDO_LABEL_QUERIES}: "
                   "online predictions (the paper's Figure 1) or target projections.",
         lambda name, v: arguments.one_of(name, v, PSEUDO_LABEL_QUERIES))
+    semantic_trust: str = _option(
+        "estimated", f"How far L_sempos trusts a pseudo-labelled anchor's semantic positives, "
+                     f"one of {SEMANTIC_TRUSTS}. estimated: each row is the trust-corrected "
+                     "InfoNCE -log(kappa q_0 + (1 - kappa) / (1 + N)), kappa 1 for labelled "
+                     "anchors and the running chance-corrected precision of the k-NN vote on "
+                     "labelled examples for the others (`keras_semppl.layers.PseudoLabelTrust`, "
+                     "logged as semantic_trust; needs example ids); none: the paper's InfoNCE.",
+        lambda name, v: arguments.one_of(name, v, SEMANTIC_TRUSTS))
 
     def __post_init__(self):
         for field in dataclasses.fields(self):
@@ -144,10 +154,16 @@ class SemPPLOptions:
                 self.view_augmentation)
         return config
 
+    #: Options that files written before they existed trained without: a
+    #: config that lacks one gets this value, not today's default.
+    BEFORE_THE_OPTION = {"semantic_trust": "none"}
+
     @classmethod
     def config_to_kwargs(cls, config):
         """Inverse of `to_config` for the options in ``config`` (layers rebuilt)."""
         kwargs = {name: config[name] for name in cls.names() if name in config}
+        for name, value in cls.BEFORE_THE_OPTION.items():
+            kwargs.setdefault(name, value)
         if kwargs.get("view_augmentation") is not None:
             kwargs["view_augmentation"] = keras.saving.deserialize_keras_object(
                 kwargs["view_augmentation"])

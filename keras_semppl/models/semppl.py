@@ -47,6 +47,7 @@ from keras_semppl.layers.mlp_head import MLPHead
 from keras_semppl.layers.positive_sampler import SemanticPositiveSampler
 from keras_semppl.layers.positive_sampler import sample_negative_indices
 from keras_semppl.layers.positive_sampler import sample_pair_negative_indices
+from keras_semppl.layers.pseudo_label_trust import PseudoLabelTrust
 from keras_semppl.losses.semppl_objective import semppl_objective
 from keras_semppl.models import options as model_options
 from keras_semppl.models import target as target_network
@@ -159,6 +160,9 @@ class SemPPL(Trainer):
         if o.online_probe:
             self.probe = keras.layers.Dense(o.num_classes, name="online_probe")
             self.probe.build((None, feature_dim))
+        # How far pseudo-labels are trusted (a running estimate; no random draws).
+        if o.semantic_trust == "estimated":
+            self.pseudo_label_trust = PseudoLabelTrust(o.num_classes, name="pseudo_label_trust")
         # Monitors (progress bar, History, TensorBoard).
         self.step_metrics = StepMetrics(online_probe=o.online_probe,
                                         hidden=disabled_metrics(o))
@@ -236,12 +240,16 @@ class SemPPL(Trainer):
             pseudo = ops.full_like(batch.labels, -1)
             positives, positive_mask = self._no_positives(online)
         monitors["pseudo"] = pseudo
+        positive_trust = None
+        if self._trusts_estimated:
+            positive_trust = self.pseudo_label_trust.anchor_trust(batch.labels)
         terms = semppl_objective(
             online, target, negatives, positives, positive_mask,
             temperature=self.temperature, c=self.c, alpha=self.alpha,
             lam=self.lambda_invariance, negative_pool=global_target,
             same_view_pairs=self.same_view_pairs, invariance=self.invariance,
             invariance_on_semantic_positives=self.invariance_on_semantic_positives,
+            positive_trust=positive_trust,
         )
         objective = terms["loss"]
         if self.online_probe:
@@ -265,11 +273,21 @@ class SemPPL(Trainer):
             self._update_target()
             if step.queue_write is not None:
                 self._enqueue(*step.queue_write)
+                if self._trusts_estimated:
+                    self.pseudo_label_trust.update(replicas.all_gather(step.monitors["pseudo"]),
+                                                   replicas.all_gather(step.monitors["labels"]))
         self.step_metrics.update(step.terms, step.monitors, training=training)
         logs = self.step_metrics.results()
+        if self._trusts_estimated:
+            logs["semantic_trust"] = self.pseudo_label_trust.kappa()
         if training:
             logs[NONFINITE_KEY] = self._nonfinite_mask(step.terms)
         return logs
+
+    @property
+    def _trusts_estimated(self):
+        """Semantic positives weighted by the running trust estimate."""
+        return self.semantic_positives and self.semantic_trust == "estimated"
 
     @property
     def finite_check_names(self):
