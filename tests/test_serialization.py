@@ -154,3 +154,12 @@ def test_keras_file_round_trip_with_every_option(tmp_path):
     got = {k: float(ops.convert_to_numpy(v)) for k, v in loaded.loss_terms(data).items()}
     assert expected["probe_loss"] > 0 and expected["l_sempos"] > 0
     assert got == pytest.approx(expected, rel=1e-6, abs=1e-7)
+
+
+def test_a_config_written_before_semantic_trust_loads_with_the_papers_form():
+    """Files saved before the option existed trained every positive as trusted."""
+    config = SemPPL(_encoder(), **TINY).get_config()
+    assert config["semantic_trust"] == "estimated"  # today's default
+    del config["semantic_trust"]
+    old = SemPPL.from_config(config)
+    assert old.semantic_trust == "none" and not hasattr(old, "pseudo_label_trust")
