@@ -9,15 +9,14 @@ from keras_semppl.encoders.small_convnet import small_convnet
 from keras_semppl.evaluation.method_comparison import comparison_table
 from keras_semppl.evaluation.method_comparison import compare_methods
 from keras_semppl.evaluation.own_classifier import own_classifier_predict
-from keras_semppl.models import SemPPL
 from tests import numpy_reference as ref
+from tests.toy_data import tiny_model
 
 
 def _model(knn_k=1):
     keras.utils.set_random_seed(0)
-    encoder = small_convnet((8, 8, 3), widths=(4, 8))
-    return SemPPL(encoder, num_classes=3, projector_hidden_dim=16, projection_dim=8,
-                  predictor_hidden_dim=16, queue_size=16, knn_k=knn_k, seed=0)
+    return tiny_model(projector_hidden_dim=16, projection_dim=8, predictor_hidden_dim=16,
+                      queue_size=16, knn_k=knn_k)
 
 
 def _images(n, seed):
