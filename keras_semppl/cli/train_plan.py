@@ -1,19 +1,8 @@
 """`semppl train`, part one: the command line -> an immutable `TrainPlan`.
 
 Imports no Keras (a fast ``--help`` and one-line errors before the backend
-loads); `keras_semppl.cli.train_run` executes the plan.
-
-With no arguments: scikit-learn's bundled 8x8 digits, resized, 10% of the
-training labels kept (14 per class); trains SemPPL, then the same encoder
-supervised on the labelled images only, and reports the held-out accuracy of
-both under every protocol (`keras_semppl.evaluation.method_comparison`), next
-to classical raw-pixel baselines.
-
-`--dataset` picks other data: "folder:PATH" (PATH/<class>/<image>, plus an
-optional `--unlabelled-dir`) or a TFDS name ("cifar10", "cifar100", "stl10",
-"imagenette/160px-v2", prepared in `--data-dir`; never downloads). The
-held-out set is the data set's test/validation split where it has one,
-else a stratified `--val-fraction` of the labelled pool.
+loads); `keras_semppl.cli.train_run` executes the plan. What the command
+does for the user: `keras_semppl.cli.train`.
 
 The command line is resolved once, by `resolve_plan`, into an immutable
 `TrainPlan` (every default filled in, every check done); the model's options
