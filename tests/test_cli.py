@@ -25,8 +25,14 @@ def test_train_runs_reports_both_accuracies_and_saves(tmp_path, capsys):
                  # bfloat16 embeddings may break near-ties differently per batch size.
                  "--precision", "fp32"])
     assert code == 0
-    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    printed = capsys.readouterr().out
+    report = json.loads(printed.strip().splitlines()[-1])
     assert report["labelled"] == 140 and report["validation"] == 359
+    # The k-NN rule is printed, as `semppl evaluate` prints it; the history is
+    # written beside the model, where `semppl plot --model` looks for it.
+    assert "k-NN: k=14 (at most 20, clipped to the 14 labels of the rarest class)" in printed
+    history = json.loads((tmp_path / "m.history.json").read_text())
+    assert len(history["loss"]) == 1 and "probe_accuracy" in history
     accuracy = report["accuracy"]
     assert set(accuracy) == {"SemPPL", "supervised", "raw_knn", "raw_logistic",
                              "label_spreading"}
@@ -78,8 +84,10 @@ def test_report_json_ablation_and_no_classical(tmp_path, capsys):
                  str(tmp_path / "m.keras"), "--no-semantic-positives", "--no-baseline",
                  "--no-classical", "--report-json", str(report_path)])
     assert code == 0
-    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    out = capsys.readouterr().out
+    printed = json.loads(out.strip().splitlines()[-1])
     assert json.loads(report_path.read_text()) == printed
+    assert "softmax head" not in out  # no baseline, no footnote about its head
     assert set(printed["accuracy"]) == {"SemPPL"}
     assert "final_pseudo_label_accuracy" not in printed
     assert not keras.models.load_model(tmp_path / "m.keras").semantic_positives
