@@ -20,6 +20,8 @@ import re
 
 import keras
 
+from keras_semppl.distribute.processes import is_chief
+from keras_semppl.distribute.processes import scratch_folder
 from keras_semppl.io.atomic import check_keras_file
 from keras_semppl.io.atomic import save_model
 
@@ -83,11 +85,14 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         step = _step(model)
         if step == self._last_saved:
             return
-        os.makedirs(self.directory, exist_ok=True)
-        save_model(model, os.path.join(self.directory, _NAME.format(step=step)))
+        # Several processes: saving is a collective step, so all save; the
+        # first into `directory`, the others into a scratch folder.
+        directory = self.directory if is_chief() else scratch_folder("checkpoints")
+        os.makedirs(directory, exist_ok=True)
+        save_model(model, os.path.join(directory, _NAME.format(step=step)))
         self._last_saved = step
         if self.keep is not None:
-            for _, path in list_checkpoints(self.directory)[:-self.keep]:
+            for _, path in list_checkpoints(directory)[:-self.keep]:
                 os.remove(path)
 
     def on_train_batch_end(self, batch, logs=None):

@@ -20,7 +20,9 @@ from keras_semppl.callbacks.history_io import save_history_json
 from keras_semppl.callbacks.knn_monitor import KNNMonitor
 from keras_semppl.data.pipeline import make_training_dataset
 from keras_semppl.data.sources import resolve_dataset
+from keras_semppl.cli.train_processes import join_job
 from keras_semppl.distribute import resolve_distribution
+from keras_semppl.distribute.processes import is_chief
 from keras_semppl.encoders.resnet import resnet18
 from keras_semppl.encoders.resnet import resnet50
 from keras_semppl.encoders.small_convnet import small_convnet
@@ -148,7 +150,8 @@ def fit_semppl(plan, data, dataset, views, steps_per_epoch, epoch_dataset=None):
 
 # Plan fields that may change between a run and its resumption.
 _FREE_ON_RESUME = ("verbose", "output", "plots", "report_json", "baseline", "classical",
-                   "logdir", "checkpoint_dir", "checkpoint_every_steps", "keep")
+                   "logdir", "checkpoint_dir", "checkpoint_every_steps", "keep",
+                   "coordinator_address", "num_processes", "process_id")
 
 
 def _check_same_run(plan):
@@ -170,7 +173,7 @@ def _check_same_run(plan):
             raise SystemExit(f"--checkpoint-dir {plan.checkpoint_dir!r} holds a run with other "
                              f"settings ({details}); rerun with the same flags or use "
                              "another folder.")
-    else:
+    elif is_chief():  # in a multi-process job, process 0 writes
         write_text(path, json.dumps(settings, indent=1, sort_keys=True))
 
 
@@ -245,6 +248,7 @@ def execute(plan):
 
 def _run(plan):
     start = time.time()
+    plan = join_job(plan)  # several processes: join first; outputs of process 0 only
     precision, why = resolve_precision(plan.precision, tpu=plan.distribute == "tpu",
                                        encoder=plan.encoder)
     keras.mixed_precision.set_global_policy(policy_name(precision))
