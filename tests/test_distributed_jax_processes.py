@@ -173,3 +173,18 @@ def test_process_flags_are_checked(flags, message):
     train_plan.add_arguments(parser)
     with pytest.raises(SystemExit, match=message):
         train_plan.resolve_plan(parser.parse_args(flags))
+
+
+@pytest.mark.backend_free
+def test_semppl_train_refuses_multi_worker_with_a_pointer():
+    import argparse
+
+    from keras_semppl.cli import train_plan
+    from keras_semppl.cli import train_processes
+
+    parser = argparse.ArgumentParser()
+    train_plan.add_arguments(parser)
+    plan = train_plan.resolve_plan(parser.parse_args(["--distribute", "multi_worker"]))
+    with pytest.raises(SystemExit, match="--distribute multi_worker: not available from "
+                                         "semppl train yet"):
+        train_processes.join_job(plan)

@@ -58,6 +58,11 @@ def join_job(plan):
     """
     from keras_semppl.distribute import processes
 
+    if plan.distribute == "multi_worker":
+        raise SystemExit(
+            "--distribute multi_worker: not available from semppl train yet (its batches "
+            "need keras_semppl.distribute.tf_multi_worker.distribute_global_batches); train "
+            "several processes with KERAS_BACKEND=jax and --num-processes, or from Python.")
     if not processes.requested(plan.coordinator_address, plan.num_processes,
                                plan.process_id):
         return plan
