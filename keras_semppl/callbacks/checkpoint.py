@@ -32,6 +32,8 @@ import keras
 from keras_semppl.callbacks.guards import DivergenceError
 from keras_semppl.callbacks.guards import nonfinite_variables
 from keras_semppl.callbacks.run_record import check_backend
+from keras_semppl.distribute.processes import is_chief
+from keras_semppl.distribute.processes import scratch_folder
 from keras_semppl.io.atomic import check_keras_file
 from keras_semppl.io.atomic import save_model
 
@@ -141,16 +143,19 @@ class AtomicCheckpoint(keras.callbacks.Callback):
             raise DivergenceError(
                 f"Not writing the checkpoint of optimizer step {step}: {len(bad)} variable(s) "
                 f"hold NaN or inf ({shown}).", step=step, what=f"the variable(s) {shown}")
-        os.makedirs(self.directory, exist_ok=True)
+        # Several processes: saving is a collective step, so all save; the
+        # first into `directory`, the others into a scratch folder.
+        directory = self.directory if is_chief() else scratch_folder("checkpoints")
+        os.makedirs(directory, exist_ok=True)
         try:
-            save_model(model, os.path.join(self.directory, _NAME.format(step=step)))
+            save_model(model, os.path.join(directory, _NAME.format(step=step)))
         except OSError as error:
             if error.errno != errno.ENOSPC:
                 raise
-            raise CheckpointError(_no_space_message(self.directory, model)) from None
+            raise CheckpointError(_no_space_message(directory, model)) from None
         self._last_saved = step
         if self.keep is not None:
-            for _, path in list_checkpoints(self.directory)[:-self.keep]:
+            for _, path in list_checkpoints(directory)[:-self.keep]:
                 os.remove(path)
 
     def on_train_batch_end(self, batch, logs=None):

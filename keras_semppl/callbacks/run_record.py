@@ -13,6 +13,7 @@ import os
 
 import keras
 
+from keras_semppl.distribute.processes import is_chief
 from keras_semppl.io.atomic import write_text
 
 RECORD_NAME = "run.json"
@@ -56,8 +57,9 @@ def check_backend(directory):
     """
     record = read_run_record(directory)
     if record is None:
-        write_text(os.path.join(os.fspath(directory), RECORD_NAME),
-                   json.dumps({"backend": keras.backend.backend()}, indent=1))
+        if is_chief():  # in a multi-process job, process 0 writes
+            write_text(os.path.join(os.fspath(directory), RECORD_NAME),
+                       json.dumps({"backend": keras.backend.backend()}, indent=1))
         return
     _check_backend(directory, record)
 
@@ -71,9 +73,10 @@ def check_run_record(directory, settings):
     """
     record = read_run_record(directory)
     if record is None:
-        settings = dict(settings, backend=keras.backend.backend())
-        write_text(os.path.join(os.fspath(directory), RECORD_NAME),
-                   json.dumps(settings, indent=1, sort_keys=True))
+        if is_chief():  # in a multi-process job, process 0 writes
+            settings = dict(settings, backend=keras.backend.backend())
+            write_text(os.path.join(os.fspath(directory), RECORD_NAME),
+                       json.dumps(settings, indent=1, sort_keys=True))
         return
     _check_backend(directory, record)
     recorded = {k: v for k, v in record.items() if k != "backend"}

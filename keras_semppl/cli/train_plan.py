@@ -13,6 +13,7 @@ import dataclasses
 import os
 from typing import Optional
 
+from keras_semppl.cli import train_processes
 from keras_semppl.precision import PRECISIONS
 
 #: `keras_semppl.distribute.NAMES`, repeated here so that parsing the command
@@ -112,6 +113,7 @@ def add_arguments(parser):
     parser.add_argument("--distribute", default="none", choices=DISTRIBUTION_NAMES,
                         help="engine; auto picks one from the visible devices (default none).")
     parser.add_argument("--tpu", default=None, help="TPU name or address for --distribute tpu.")
+    train_processes.add_arguments(parser)
     parser.add_argument("--logdir", default=None, metavar="DIR",
                         help="write TensorBoard logs into DIR: loss terms, pseudo-label "
                              "accuracy, learning rate and the held-out k-NN accuracy "
@@ -177,6 +179,9 @@ class TrainPlan:
     checkpoint_every_steps: Optional[int]
     keep: int
     precision: str
+    coordinator_address: Optional[str] = None  # a JAX multi-process job
+    num_processes: Optional[int] = None  # (keras_semppl.cli.train_processes)
+    process_id: Optional[int] = None
 
     @property
     def is_digits(self):
@@ -271,6 +276,7 @@ def resolve_plan(args):
     """The parsed arguments -> a `TrainPlan`; SystemExit naming the bad flag."""
     _check_dataset_flags(args)
     _check_numbers(args)
+    train_processes.check_flags(args)
     digits = args.dataset == "digits"
     output = args.output or ("runs/semppl_digits.keras" if digits else "runs/semppl.keras")
     if not output.endswith(".keras"):
@@ -330,6 +336,9 @@ def resolve_plan(args):
         checkpoint_dir=args.checkpoint_dir,
         checkpoint_every_steps=args.checkpoint_every_steps,
         keep=args.keep,
+        coordinator_address=args.coordinator_address,
+        num_processes=args.num_processes,
+        process_id=args.process_id,
     )
 
 

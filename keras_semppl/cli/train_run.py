@@ -20,6 +20,7 @@ from keras_semppl.callbacks.history_io import history_path_for_model
 from keras_semppl.callbacks.history_io import save_history_json
 from keras_semppl.callbacks.knn_monitor import KNNMonitor
 from keras_semppl.callbacks.run_record import check_run_record
+from keras_semppl.cli.train_processes import join_job
 from keras_semppl.data.pipeline import make_training_dataset
 from keras_semppl.data.sources import resolve_dataset
 from keras_semppl.distribute import resolve_distribution
@@ -150,7 +151,8 @@ def fit_semppl(plan, data, dataset, views, steps_per_epoch, epoch_dataset=None):
 
 # Plan fields that may change between a run and its resumption.
 _FREE_ON_RESUME = ("verbose", "output", "plots", "report_json", "baseline", "classical",
-                   "logdir", "checkpoint_dir", "checkpoint_every_steps", "keep")
+                   "logdir", "checkpoint_dir", "checkpoint_every_steps", "keep",
+                   "coordinator_address", "num_processes", "process_id")
 
 
 def _check_same_run(plan):
@@ -161,7 +163,7 @@ def _check_same_run(plan):
     """
     settings = {k: v for k, v in dataclasses.asdict(plan).items() if k not in _FREE_ON_RESUME}
     try:
-        check_run_record(plan.checkpoint_dir, settings)
+        check_run_record(plan.checkpoint_dir, settings)  # (process 0 writes it)
     except ValueError as error:
         raise SystemExit(f"--checkpoint-dir: {error}") from None
 
@@ -237,6 +239,7 @@ def execute(plan):
 
 def _run(plan):
     start = time.time()
+    plan = join_job(plan)  # several processes: join first; outputs of process 0 only
     precision, why = resolve_precision(plan.precision, tpu=plan.distribute == "tpu",
                                        encoder=plan.encoder)
     keras.mixed_precision.set_global_policy(policy_name(precision))

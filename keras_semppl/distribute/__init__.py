@@ -10,10 +10,12 @@ Engines (never a home-made one):
 
 * JAX: `keras.distribution.DataParallel` over `keras.distribution.list_devices()`
   (GPUs, TPU cores, or simulated host devices); `train_step` sees the global
-  batch, so the queue is global without any all-gather. Multi-host: call
-  `keras.distribution.initialize()` on every host first (``multi_host=True``).
+  batch, so the queue is global without any all-gather. Several processes
+  (hosts): `keras_semppl.distribute.processes.join` on every process first
+  (or ``multi_host=True``), then the devices of all processes form one mesh.
 * TensorFlow: `tf.distribute.MirroredStrategy` (one machine, several GPUs),
-  `MultiWorkerMirroredStrategy` (``"multi_worker"``, TF_CONFIG set) and
+  `MultiWorkerMirroredStrategy` (``"multi_worker"``, TF_CONFIG set; feed it
+  `tf_multi_worker.distribute_global_batches`) and
   `TPUStrategy` (``"tpu"``). The SemPPL trainer all-gathers the labelled
   target projections before the queue write and draws negatives and semantic
   positives from the global batch, so every replica holds the queue a single
@@ -82,7 +84,9 @@ def _none(backend, note=""):
 
 def _jax_plan(name, multi_host):
     if multi_host:
-        keras.distribution.initialize()
+        from keras_semppl.distribute.processes import join
+
+        join()  # a no-op when the job was joined already
     devices = keras.distribution.list_devices()
     if name == "auto":
         name = "data_parallel" if len(devices) > 1 else "none"
@@ -115,6 +119,9 @@ def _tf_plan(name, tpu):
         strategy = tf.distribute.MirroredStrategy()
         name = "mirrored"
     elif name == "multi_worker":
+        from keras_semppl.distribute import tf_multi_worker
+
+        tf_multi_worker.apply()  # Keras' fit fails there without it (see that module)
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
     elif name == "tpu":
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or "")

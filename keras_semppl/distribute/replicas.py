@@ -42,6 +42,16 @@ def all_gather(x, axis=0):
     ctx = _tf_replica_context()
     if ctx is None:
         return x
+    if not getattr(x, "device", "x"):
+        # MultiWorkerMirroredStrategy gathers to the value's device, so it
+        # needs one (a graph tensor made in the step has none).
+        import tensorflow as tf
+
+        local = ctx.strategy.extended.worker_devices  # this worker's, in replica order
+        index = 0 if len(local) == 1 else tf.get_static_value(ctx.replica_id_in_sync_group)
+        if index is not None:
+            with tf.device(local[int(index) % len(local)]):
+                x = tf.identity(x)
     gathered = ctx.all_gather(x, axis=axis)
     # all_gather loses the static size of `axis`; shapes downstream need it.
     shape = x.shape.as_list()

@@ -1,0 +1,89 @@
+"""`semppl train` in a job of several processes (JAX): flags, joining, who writes.
+
+Run the same command on every host, each with its own ``--process-id``
+(or with Keras' KERAS_DISTRIBUTION_* variables set instead of the flags):
+
+    semppl train --coordinator-address HOST0:PORT --num-processes 2 --process-id 0 ...
+    semppl train --coordinator-address HOST0:PORT --num-processes 2 --process-id 1 ...
+
+Every process trains (one `DataParallel` mesh over all their devices) and
+evaluates; process 0 writes ``--output``, the history, ``--plots``,
+``--logdir``, ``--report-json`` and the checkpoints, the others write to a
+temporary folder of their own, removed at exit (every process saves: on
+JAX saving is a collective step). ``--checkpoint-dir`` must be one folder that every process can read
+(a shared file system or bucket on several hosts). Importing this module
+imports no Keras (see `keras_semppl.cli.train_plan`).
+"""
+
+import dataclasses
+
+
+def add_arguments(parser):
+    """The three flags of a multi-process job."""
+    parser.add_argument("--coordinator-address", default=None, metavar="HOST:PORT",
+                        help="JAX multi-process job: address of process 0, the same on every "
+                             "process (default: KERAS_DISTRIBUTION_JOB_ADDRESSES).")
+    parser.add_argument("--num-processes", type=int, default=None, metavar="N",
+                        help="JAX multi-process job: number of processes "
+                             "(default: KERAS_DISTRIBUTION_NUM_PROCESSES, else one).")
+    parser.add_argument("--process-id", type=int, default=None, metavar="I",
+                        help="JAX multi-process job: this process' id, 0 to N-1; process 0 "
+                             "writes the files (default: KERAS_DISTRIBUTION_PROCESS_ID).")
+
+
+def check_flags(args):
+    """SystemExit naming the flag when the process flags do not fit together."""
+    n, i = args.num_processes, args.process_id
+    if n is not None and n < 1:
+        raise SystemExit(f"--num-processes must be positive; got {n}.")
+    if i is not None and n is None:
+        raise SystemExit("--process-id needs --num-processes.")
+    if i is not None and not 0 <= i < n:
+        raise SystemExit(f"--process-id must be in [0, --num-processes={n}); got {i}.")
+    address = args.coordinator_address
+    if address is not None and (":" not in address or not address.rsplit(":", 1)[1].isdigit()):
+        raise SystemExit(f"--coordinator-address must be HOST:PORT; got {address!r}.")
+    if n is not None and n > 1 and args.batch_size % n:
+        raise SystemExit(f"--batch-size {args.batch_size} must be a multiple of "
+                         f"--num-processes={n} (each process reads an equal share of "
+                         "every batch).")
+
+
+def join_job(plan):
+    """Joins the job the plan's flags (or KERAS_DISTRIBUTION_*) describe.
+
+    Returns the plan to run: unchanged with one process; else with
+    ``distribute`` "data_parallel" and, on every process but 0, the outputs
+    sent to a temporary folder. Call it before anything runs on a device.
+    """
+    from keras_semppl.distribute import processes
+
+    if plan.distribute == "multi_worker":
+        raise SystemExit(
+            "--distribute multi_worker: not available from semppl train yet (its batches "
+            "need keras_semppl.distribute.tf_multi_worker.distribute_global_batches); train "
+            "several processes with KERAS_BACKEND=jax and --num-processes, or from Python.")
+    if not processes.requested(plan.coordinator_address, plan.num_processes,
+                               plan.process_id):
+        return plan
+    if plan.distribute not in ("auto", "none", "data_parallel", "tpu"):
+        raise SystemExit(f"--distribute {plan.distribute}: a JAX multi-process job trains "
+                         "with data_parallel (the default there).")
+    try:
+        count = processes.join(plan.coordinator_address, plan.num_processes, plan.process_id)
+        processes.check_global_batch(plan.batch_size, "--batch-size")
+    except (ValueError, NotImplementedError, RuntimeError) as error:
+        raise SystemExit(f"--num-processes/--coordinator-address: {error}") from None
+    index = processes.process_index()
+    changes = {"distribute": "data_parallel"}
+    print(f"process {index} of {count}")
+    if index != 0:
+        scratch = processes.scratch_folder("outputs")
+        changes.update(
+            output=f"{scratch}/model.keras",
+            plots=plan.plots and f"{scratch}/plots",
+            logdir=plan.logdir and f"{scratch}/logs",
+            report_json=plan.report_json and f"{scratch}/report.json",
+        )
+        print(f"process {index} writes into {scratch} (process 0 writes the run's files)")
+    return dataclasses.replace(plan, **changes)
