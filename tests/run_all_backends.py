@@ -9,9 +9,11 @@ with a combined 'N passed, N failed[, N skipped]' line.
 Two passes run at a time by default (``--jobs``; 1 where the machine has
 one core): much of a pass is single-threaded (tracing, compiling, starting
 subprocesses), so two of them share two cores better than one does. Each
-pass's output is printed whole when it ends.
+backend's tests are split by file into two passes (``--shards``), so that
+both workers stay busy to the end. Each pass's output is printed whole when
+it ends.
 
-    python tests/run_all_backends.py [--backends jax,torch] [--jobs N] [pytest args...]
+    python tests/run_all_backends.py [--backends jax,torch] [--jobs N] [--shards N] [pytest args...]
 
 Without a test path among the arguments the whole ``tests`` folder runs.
 
@@ -45,16 +47,28 @@ def _split_marker(argv):
     return rest, expr
 
 
-def _passes(backends, user_expr):
-    """[(label, backend, marker expression)]."""
+def _passes(backends, user_expr, where, shards, root):
+    """[(label, backend, marker expression, test paths)].
+
+    With the whole ``tests`` folder, each backend's tests are split by file
+    into ``shards`` passes (files k, k + shards, ... of the sorted list), so
+    that two workers stay busy to the end and no pass runs long.
+    """
     def combine(expr):
         return expr if user_expr is None else f"({expr}) and ({user_expr})"
 
-    # The backend passes take longest; with two at a time, starting them first
-    # lets the short backend-free pass fill the gap at the end.
-    passes = [(backend, backend, combine("not backend_free")) for backend in backends]
-    passes.append(("backend-free", backends[0], combine("backend_free")))
-    return passes
+    parts = [("", where)]
+    if where == ["tests"] and shards > 1:
+        files = sorted(f"tests/{name}" for name in os.listdir(os.path.join(root, "tests"))
+                       if name.startswith("test_") and name.endswith(".py"))
+        parts = [(f" {k + 1}/{shards}", files[k::shards]) for k in range(shards)]
+    backend_passes = [[(backend + suffix, backend, combine("not backend_free"), paths)
+                       for suffix, paths in parts] for backend in backends]
+    free = ("backend-free", backends[0], combine("backend_free"), where)
+    # Longest first (JAX compiles most, then TensorFlow traces); the
+    # backend-free pass goes before the last backend's shorter passes.
+    passes = [p for group in backend_passes[:-1] for p in group]
+    return passes + [free] + backend_passes[-1] if len(backends) > 1 else passes + [free]
 
 
 def _take_option(argv, name, default):
@@ -85,6 +99,9 @@ def main(argv):
     argv, jobs = _take_option(argv, "--jobs", "2" if (os.cpu_count() or 1) > 1 else "1")
     if not jobs.isdigit() or int(jobs) < 1:
         raise SystemExit(f"--jobs must be a positive integer; got {jobs!r}.")
+    argv, shards = _take_option(argv, "--shards", "2")
+    if not shards.isdigit() or int(shards) < 1:
+        raise SystemExit(f"--shards must be a positive integer; got {shards!r}.")
     argv, user_expr = _split_marker(argv)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     # Test paths given (tests/test_x.py[::name]): run those, not the whole folder.
@@ -94,16 +111,16 @@ def main(argv):
     totals = {"passed": 0, "failed": 0, "skipped": 0, "error": 0}
     failed = []
     overall = time.time()
-    passes = _passes(backends, user_expr)
+    passes = _passes(backends, user_expr, where, int(shards), root)
     print(f"{len(passes)} passes, {jobs} at a time: "
           + "; ".join(f"{label} (KERAS_BACKEND={backend}, -m {expr!r})"
-                      for label, backend, expr in passes), flush=True)
+                      for label, backend, expr, _ in passes), flush=True)
     # One JAX compilation cache for the run's passes and their subprocesses
     # (tests/conftest.py): each distinct step compiles once per run.
     jax_cache = tempfile.mkdtemp(prefix="keras-semppl-jax-cache-")
     with concurrent.futures.ThreadPoolExecutor(int(jobs)) as pool:
-        futures = {pool.submit(_run_pass, label, backend, expr, where, argv, root, jax_cache):
-                   label for label, backend, expr in passes}
+        futures = {pool.submit(_run_pass, label, backend, expr, paths, argv, root, jax_cache):
+                   label for label, backend, expr, paths in passes}
         for future in concurrent.futures.as_completed(futures):
             label = futures[future]
             proc, seconds = future.result()
@@ -117,7 +134,7 @@ def main(argv):
             if proc.returncode not in (0, 5):
                 failed.append(label)
     shutil.rmtree(jax_cache, ignore_errors=True)
-    print(f"\npasses: backend-free, {', '.join(backends)}; failing: "
+    print(f"\npasses: {', '.join(label for label, _, _, _ in passes)}; failing: "
           f"{', '.join(failed) or 'none'}; {time.time() - overall:.0f} s in all")
     line = f"{totals['passed']} passed, {totals['failed'] + totals['error']} failed"
     if totals["skipped"]:
