@@ -13,7 +13,6 @@ fail a job whose worker is killed, within a timeout, and stop the others.
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
