@@ -1,6 +1,10 @@
-"""`semppl train` in a job of several processes (JAX): flags, joining, who writes.
+"""`semppl train` in a job of several processes: flags, joining, who writes.
 
-Run the same command on every host, each with its own ``--process-id``
+PyTorch: torchrun starts the processes and sets their ranks; no flags::
+
+    KERAS_BACKEND=torch torchrun --nproc-per-node 2 -m keras_semppl.cli.main train ...
+
+JAX: run the same command on every host, each with its own ``--process-id``
 (or with Keras' KERAS_DISTRIBUTION_* variables set instead of the flags):
 
     semppl train --coordinator-address HOST0:PORT --num-processes 2 --process-id 0 ...
@@ -67,7 +71,7 @@ def join_job(plan):
                                plan.process_id):
         return plan
     if plan.distribute not in ("auto", "none", "data_parallel", "tpu"):
-        raise SystemExit(f"--distribute {plan.distribute}: a JAX multi-process job trains "
+        raise SystemExit(f"--distribute {plan.distribute}: a multi-process job trains "
                          "with data_parallel (the default there).")
     try:
         count = processes.join(plan.coordinator_address, plan.num_processes, plan.process_id)

@@ -259,6 +259,11 @@ def _in_memory(x, y):
     return None
 
 
+def is_in_memory(x, y):
+    """True when ``fit(x, y)`` receives arrays only (dict, tuple or list forms, or x with y)."""
+    return _in_memory(x, y) is not None
+
+
 def guard_labels(x, y, num_classes):
     """Returns ``(x, y)`` with label and image checks applied where the data allows.
 

@@ -20,8 +20,15 @@ Engines (never a home-made one):
   target projections before the queue write and draws negatives and semantic
   positives from the global batch, so every replica holds the queue a single
   device would hold.
-* torch: Keras 3.15 has no torch distribution for `fit`; only ``"none"``
-  (and ``"auto"``, which means one device) is accepted.
+* torch: Keras 3.15 has no torch distribution for `fit`;
+  ``"data_parallel"`` (``"auto"`` when launched by torchrun) joins the
+  torch.distributed job of one process per device (gloo on CPU, NCCL on GPU)
+  and `keras_semppl.distribute.torch_processes.TorchDataParallel` trains it:
+  each process its rows of every global batch, gradients summed over the
+  processes before the optimizer step, and the queue written from the
+  all-gathered global batch, as on TensorFlow. BatchNorm: TensorFlow's rule
+  (the heads' BatchNorm synchronised by ``sync_batch_norm=True``, an encoder
+  layer only with ``synchronized=True``).
 
 Inside the training step, `keras_semppl.distribute.replicas` gives the
 global view (`all_gather`, `this_replica_rows`).
@@ -137,6 +144,28 @@ def _tf_plan(name, tpu):
     )
 
 
+def _torch_plan(name):
+    from keras_semppl.distribute import torch_processes
+
+    if name == "auto":
+        several = torch_processes.launched() or torch_processes.joined()
+        name = "data_parallel" if several and torch_processes.world_size() > 1 else "none"
+    if name == "none":
+        return _none("torch")
+    if name != "data_parallel":
+        raise NotImplementedError(
+            f"Distribution {name!r} is a TensorFlow strategy; with KERAS_BACKEND=torch use "
+            "'data_parallel' (one process per device, started by torchrun) or 'auto'.")
+    torch_processes.join()
+    engine = torch_processes.TorchDataParallel()
+    return DistributionPlan(
+        "data_parallel", "torch", engine.world_size, engine,
+        f"torch.distributed data parallel over {engine.world_size} processes "
+        f"({engine.backend}; this is process {engine.rank})",
+        engine.scope,
+    )
+
+
 def _tf_tpu_visible(tf):
     try:
         tf.distribute.cluster_resolver.TPUClusterResolver()
@@ -150,17 +179,19 @@ def resolve_distribution(name="auto", *, multi_host=False, tpu=None):
 
     Args:
         name: "auto" (several devices -> data parallel, else none), "none",
-            "data_parallel" (JAX; on TF an alias of "mirrored"), "mirrored",
+            "data_parallel" (JAX, torch; on TF an alias of "mirrored"), "mirrored",
             "multi_worker" (TF), or "tpu" (TF TPUStrategy; on JAX the TPU cores
             are ordinary devices, so DataParallel).
         multi_host: JAX only: call `keras.distribution.initialize()` first
-            (one process per host, coordinator from the environment).
+            (one process per host, coordinator from the environment). On
+            torch "data_parallel" always joins the job torchrun started.
         tpu: TF only: TPU name or address for `TPUClusterResolver` ("" = local
             TPU VM).
 
     Raises:
         ValueError: an unknown name, or a name the backend has no engine for.
-        NotImplementedError: anything but "none"/"auto" with the torch backend.
+        NotImplementedError: a TensorFlow strategy's name with the torch backend.
+        RuntimeError: "data_parallel" on torch outside a torchrun job.
     """
     if name not in NAMES:
         raise ValueError(f"Unknown distribution {name!r}; expected one of {NAMES}.")
@@ -170,13 +201,7 @@ def resolve_distribution(name="auto", *, multi_host=False, tpu=None):
     if backend == "tensorflow":
         return _tf_plan(name, tpu)
     if backend == "torch":
-        if name in ("auto", "none"):
-            return _none("torch", " (torch has no distributed fit in Keras 3.15)")
-        raise NotImplementedError(
-            f"Distribution {name!r} is not available with KERAS_BACKEND=torch: "
-            f"Keras {keras.__version__} has no torch distribution for fit() "
-            "Use KERAS_BACKEND=jax or tensorflow for several devices."
-        )
+        return _torch_plan(name)
     raise ValueError(f"Unsupported Keras backend {backend!r}.")
 
 

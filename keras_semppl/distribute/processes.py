@@ -1,4 +1,9 @@
-"""One training job over several processes (JAX): join it, who writes, shards.
+"""One training job over several processes: join it, who writes, shards.
+
+JAX below; PyTorch: the job is the one torchrun started (RANK, WORLD_SIZE,
+MASTER_ADDR set), `join` initialises its torch.distributed group
+(`keras_semppl.distribute.torch_processes`), and the rest (who writes,
+scratch folders, the batch check) is the same.
 
 Every process runs the same program (SPMD). After `join`, JAX sees the
 devices of all processes; `keras.distribution.DataParallel` over them
@@ -37,10 +42,23 @@ _joined = False
 _scratch = {}  # name -> folder of scratch_folder
 
 
+def _torch():
+    """`torch_processes` with the torch backend, else None."""
+    import keras
+
+    if keras.backend.backend() != "torch":
+        return None
+    from keras_semppl.distribute import torch_processes
+
+    return torch_processes
+
+
 def requested(coordinator_address=None, num_processes=None, process_id=None):
-    """True when the arguments or Keras' variables ask for a multi-process job."""
+    """True when the arguments, Keras' variables or (torch) torchrun's ask for a job."""
+    torch_processes = _torch()
     return (any(v is not None for v in (coordinator_address, num_processes, process_id))
-            or any(os.environ.get(name) for name in ENV_VARS))
+            or any(os.environ.get(name) for name in ENV_VARS)
+            or (torch_processes is not None and torch_processes.launched()))
 
 
 def join(coordinator_address=None, num_processes=None, process_id=None):
@@ -50,9 +68,12 @@ def join(coordinator_address=None, num_processes=None, process_id=None):
     from KERAS_DISTRIBUTION_* (or, on a Cloud TPU VM or a SLURM job, from
     JAX's own cluster detection). A second call returns at once.
 
+    On torch the job is torchrun's: the arguments must be None.
+
     Raises:
-        NotImplementedError: with a Keras backend other than JAX.
+        NotImplementedError: with TensorFlow, or arguments with torch.
         ValueError: a process id outside [0, num_processes).
+        RuntimeError: torch outside a torchrun job.
     """
     global _joined
     import keras
@@ -60,6 +81,15 @@ def join(coordinator_address=None, num_processes=None, process_id=None):
     if _joined:
         return process_count()
     backend = keras.backend.backend()
+    if backend == "torch":
+        if any(v is not None for v in (coordinator_address, num_processes, process_id)):
+            raise NotImplementedError(
+                "With KERAS_BACKEND=torch, torchrun starts the job and sets each process' "
+                "rank: torchrun --nproc-per-node N -m keras_semppl.cli.main train ... "
+                "(the coordinator, process count and id flags are JAX's).")
+        count = _torch().join()
+        _joined = True
+        return count
     if backend != "jax":
         raise NotImplementedError(
             f"Several processes need KERAS_BACKEND=jax (got {backend!r}); with TensorFlow "
@@ -85,16 +115,22 @@ def _jax():
 
 
 def process_count():
-    """Processes in the job (1 outside a multi-process JAX job).
+    """Processes in the job (1 outside a multi-process job).
 
     On JAX this starts the devices: call `join` first when there is a job to join.
     """
+    torch_processes = _torch()
+    if torch_processes is not None:
+        return torch_processes.world_size()
     jax = _jax()
     return 1 if jax is None else jax.process_count()
 
 
 def process_index():
     """This process' id, 0 to process_count() - 1 (0 outside a multi-process job)."""
+    torch_processes = _torch()
+    if torch_processes is not None:
+        return torch_processes.rank()
     jax = _jax()
     return 0 if jax is None else jax.process_index()
 

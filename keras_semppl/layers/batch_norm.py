@@ -4,6 +4,8 @@ import importlib
 
 import keras
 
+from keras_semppl.distribute import replicas
+
 _KERNELS = {
     "torch": "keras_semppl.layers.fused_batch_norm_torch",
     "tensorflow": "keras_semppl.layers.fused_batch_norm_tensorflow",
@@ -27,9 +29,16 @@ class BatchNormalization(keras.layers.BatchNormalization):
     * torch: `torch.native_batch_norm`, one oneDNN/cuDNN kernel forward and
       backward, for any channel axis but the batch's;
     * TensorFlow: `FusedBatchNormV3`, for a channel axis that is the last;
-    * JAX, and any other case (a mask, `synchronized=True`, batch
-      renormalisation, another axis, or ``fused=False``): Keras' own layer.
-      XLA fuses Keras' elementwise passes by itself on JAX.
+    * JAX, and any other case (a mask, `synchronized=True` with several
+      replicas, batch renormalisation, another axis, or ``fused=False``):
+      Keras' own layer. XLA fuses Keras' elementwise passes by itself on JAX.
+
+    ``synchronized=True`` (statistics of the global batch) works under a
+    `tf.distribute` strategy, as in Keras, and also on torch, where Keras
+    refuses it: in a training step of torch's data-parallel `fit`
+    (`keras_semppl.distribute.torch_processes`) the statistics are
+    all-reduced over the processes (`replicas.global_moments`); with one
+    process it is the ordinary layer.
 
     Keras' layer upcasts bfloat16/float16 inputs to float32 and computes the
     statistics and every elementwise pass there; the fused kernels take the
@@ -45,14 +54,30 @@ class BatchNormalization(keras.layers.BatchNormalization):
     Shapes: (B, ...) -> same.
     """
 
-    def __init__(self, fused=None, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, fused=None, synchronized=False, **kwargs):
+        on_torch = keras.backend.backend() == "torch"
+        # Keras refuses synchronized=True on torch; this layer implements it there.
+        super().__init__(synchronized=bool(synchronized) and not on_torch, **kwargs)
+        self.synchronized = bool(synchronized)
         if fused not in (None, True, False):
             raise ValueError(f"BatchNormalization fused must be None, True or False; got {fused!r}.")
         self.fused = fused
 
+    def _syncs_replicas(self):
+        """True when the statistics must be those of several replicas' batches."""
+        if not self.synchronized:
+            return False
+        if keras.backend.backend() == "torch":
+            return replicas.num_replicas_in_sync() > 1
+        return True
+
+    def _moments(self, inputs, mask):
+        if keras.backend.backend() == "torch" and self.synchronized and mask is None:
+            return replicas.global_moments(inputs, self._reduction_axes)
+        return super()._moments(inputs, mask)
+
     def _fused_kernel(self, inputs, mask):
-        if self.fused is False or mask is not None or self.synchronized or self.renorm:
+        if self.fused is False or mask is not None or self._syncs_replicas() or self.renorm:
             kernel = None
         else:
             kernel = _kernel_module()

@@ -14,10 +14,9 @@ class MLPHead(keras.layers.Layer):
         output_dim: width of the output.
         use_batch_norm: BatchNorm after the hidden Dense (BYOL: yes).
         sync_batch_norm: that BatchNorm uses the statistics of the global
-            batch under a `tf.distribute` strategy (SimCLR/BYOL's
-            cross-replica BN). TensorFlow only: elsewhere a step already sees
-            the global batch (JAX's DataParallel) or there is one device
-            (torch), so it is a no-op there.
+            batch under a `tf.distribute` strategy and in torch's
+            data-parallel `fit` over processes (SimCLR/BYOL's cross-replica
+            BN). A no-op on JAX, whose step already sees the global batch.
 
     Shapes: (B, F) -> (B, output_dim).
     """
@@ -31,7 +30,7 @@ class MLPHead(keras.layers.Layer):
         self.hidden = keras.layers.Dense(hidden_dim, use_bias=not use_batch_norm, name="hidden")
         self.norm = None
         if use_batch_norm:
-            synchronized = bool(sync_batch_norm) and keras.backend.backend() == "tensorflow"
+            synchronized = bool(sync_batch_norm) and keras.backend.backend() != "jax"
             self.norm = BatchNormalization(synchronized=synchronized, name="norm")
         self.out = keras.layers.Dense(output_dim, name="out")
         self.hidden_dim = hidden_dim

@@ -33,8 +33,9 @@ What a backend trainer overrides, all of it:
   Keras' JAX trainer calls the step as a pure function of the variables'
   values; they run the sequences below inside a `keras.StatelessScope`,
   which JAX's ``_descend`` relies on;
-* torch: ``fit`` (refuses a multi-process group) and
-  ``_should_torch_compile`` (the step runs eagerly).
+* torch: ``fit`` and ``train_step`` (data parallel over processes inside
+  the scope of a torch ``data_parallel`` plan; a multi-process group is
+  refused outside it) and ``_should_torch_compile`` (the step runs eagerly).
 """
 
 import collections
@@ -85,7 +86,7 @@ class SemPPLTrainerBase(keras.Model):
         """The objective as the gradient should see it.
 
         Under a `tf.distribute` strategy the optimizer sums the replicas'
-        gradients: dividing by R makes the sum the gradient of the global
+        gradients (torch's data-parallel step sums them too): dividing by R makes the sum the gradient of the global
         mean (equal shards), as Keras' `compute_loss` does. Then the loss is
         scaled for a `LossScaleOptimizer` (mixed_float16); the optimizer
         unscales the gradients. Without loss scaling this is the identity.

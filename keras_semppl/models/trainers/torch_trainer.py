@@ -1,36 +1,54 @@
 """PyTorch gradient mechanics: autograd over the online weights.
 
-Keras 3.15 has no torch distribution for `fit`, and SemPPL's global queue
-needs an all-gather inside the step; a `torch.distributed` process group of
-more than one process is therefore refused with an explicit error instead of
-training N diverging copies of the model.
+Keras 3.15 has no torch distribution for `fit`. Inside the scope of
+`resolve_distribution("data_parallel")` (processes started by torchrun),
+`fit` trains data-parallel through `keras_semppl.distribute.torch_processes`:
+each process its rows of every global batch, the step a replica of R (the
+model's all-gathers and the shared loss division by R apply), and the
+gradients summed over the processes before the optimizer step. `fit` in a
+group of several processes outside that scope is refused with an error
+instead of training N diverging copies of the model.
 """
 
 import warnings
 
-import keras
 import torch
 
+from keras_semppl.data import global_batches
+from keras_semppl.data.fit_inputs import is_in_memory
+from keras_semppl.distribute import torch_processes
 from keras_semppl.models.trainers.base import SemPPLTrainerBase
 
-_DDP_MESSAGE = (
-    "keras-semppl: multi-process torch training (torch.distributed with world "
-    "size {world}) is not supported: Keras {version} has no torch distribution "
-    "for fit(), and without an all-gather every process would train its own "
-    "queue and weights. Train on one device with the torch backend, or use "
-    "KERAS_BACKEND=jax (keras.distribution.DataParallel) or "
-    "KERAS_BACKEND=tensorflow (tf.distribute strategies) for several devices. "
-    "See the README, 'Distributed training'."
-)
+
+def _shard_inputs(engine, x, y, batch_size):
+    """This process' rows of ``fit``'s global batches -> (x, y, local batch size)."""
+    import tensorflow as tf
+
+    r, count = engine.rank, engine.world_size
+    if is_in_memory(x, y):
+        return global_batches.shard_arrays(x, y, batch_size, r, count)
+    if isinstance(x, tf.data.Dataset) and y is None:
+        return global_batches.shard_dataset(x, r, count), None, batch_size
+    raise ValueError(
+        "Data-parallel fit on torch takes NumPy arrays (with batch_size = the global "
+        "batch) or a tf.data.Dataset batched with the global batch size, which it "
+        f"splits over the {count} processes; got x of type {type(x).__name__}.")
 
 
-def check_no_torch_process_group():
-    """Raises RuntimeError inside an initialised multi-process torch group."""
-    dist = torch.distributed
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        raise RuntimeError(
-            _DDP_MESSAGE.format(world=dist.get_world_size(), version=keras.__version__)
-        )
+def _local_batch_norm_statistics(model):
+    """Moving mean and variance of the BatchNorm layers that are not synchronised.
+
+    Each process normalises its rows with their own statistics there, so
+    their moving averages drift apart; the step replaces them by their mean
+    over the processes (BatchNorm's ``synchronized=True`` avoids this: its
+    statistics are the global batch's).
+    """
+    import keras
+
+    return [v for layer in model._flatten_layers()
+            if isinstance(layer, keras.layers.BatchNormalization)
+            and not layer.synchronized and layer.trainable
+            for v in (layer.moving_mean, layer.moving_variance)]
 
 
 class TorchSemPPLTrainer(SemPPLTrainerBase):
@@ -39,9 +57,24 @@ class TorchSemPPLTrainer(SemPPLTrainerBase):
     def _no_grad(self):
         return torch.no_grad()
 
-    def fit(self, *args, **kwargs):
-        check_no_torch_process_group()
-        return super().fit(*args, **kwargs)
+    def fit(self, x=None, y=None, batch_size=None, **kwargs):
+        engine = torch_processes.engine_for_fit()
+        if engine is None:
+            return super().fit(x, y, batch_size=batch_size, **kwargs)
+        x, y, batch_size = _shard_inputs(engine, x, y, batch_size)
+        # Every process starts from process 0's weights, queue and seeds.
+        engine.broadcast_variables(self.variables)
+        if self.optimizer is not None and self.optimizer.built:
+            engine.broadcast_variables(self.optimizer.variables)
+        with engine.fitting(averaged=_local_batch_norm_statistics(self)):
+            return super().fit(x, y, batch_size=batch_size, **kwargs)
+
+    def train_step(self, data):
+        with torch_processes.replica_step() as engine:
+            logs = super().train_step(data)
+            if engine is not None:
+                engine.after_step()
+        return logs
 
     def _should_torch_compile(self):
         """Never `torch.compile` the SemPPL step.
@@ -65,6 +98,8 @@ class TorchSemPPLTrainer(SemPPLTrainerBase):
         self._loss_to_differentiate(step.objective).backward()
         variables = self.trainable_weights[:]
         grads = [v.value.grad for v in variables]
+        if torch_processes.step_world_size() > 1:
+            torch_processes.sum_gradients(grads)
         with torch.no_grad():
             self.optimizer.apply(grads, variables)
         return step
