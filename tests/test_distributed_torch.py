@@ -1,8 +1,11 @@
-"""torch: no distributed `fit` in Keras 3.15; a clear refusal instead.
+"""torch: what happens without a data-parallel plan.
 
-`fit` inside a `torch.distributed` process group of 2 gloo processes must
-raise an error that says what is supported, rather than train two diverging
-queues. `resolve_distribution` on torch accepts only "none"/"auto".
+`fit` inside a `torch.distributed` process group of 2 gloo processes, but
+outside the scope of `resolve_distribution("data_parallel")`, must raise an
+error that says what to do, rather than train two diverging queues.
+Outside a torchrun job, "auto" is one device and "data_parallel" says it
+needs torchrun. (Data-parallel training itself:
+tests/test_distributed_torch_processes.py.)
 """
 
 import os
@@ -26,9 +29,20 @@ def test_resolve_distribution_on_torch():
     assert plan.name == "none"
     with plan.scope():
         pass
-    for name in ("data_parallel", "mirrored", "tpu"):
-        with pytest.raises(NotImplementedError, match="KERAS_BACKEND=torch.*no torch distribution"):
+    for name in ("mirrored", "multi_worker", "tpu"):
+        with pytest.raises(NotImplementedError, match="TensorFlow strategy.*'data_parallel'"):
             resolve_distribution(name)
+
+
+@TORCH_ONLY
+def test_data_parallel_outside_torchrun_names_the_launcher(monkeypatch):
+    from keras_semppl.distribute import resolve_distribution
+
+    for name in ("RANK", "WORLD_SIZE", "MASTER_ADDR"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(RuntimeError, match="started by torchrun .missing RANK, WORLD_SIZE, "
+                                           "MASTER_ADDR.: torchrun --nproc-per-node N"):
+        resolve_distribution("data_parallel")
 
 
 @TORCH_ONLY
@@ -58,7 +72,8 @@ def _worker(rank, tmp):
     try:
         model.fit(toy_batch_dict(n=32), batch_size=16, epochs=1, verbose=0)
     except RuntimeError as err:
-        assert "not supported" in str(err) and "Distributed training" in str(err), err
+        assert "outside a data-parallel scope" in str(err), err
+        assert "resolve_distribution('data_parallel').scope()" in str(err), err
         print(f"REFUSED world={dist.get_world_size()}", flush=True)
     else:
         raise AssertionError("fit ran inside a 2-process torch group")

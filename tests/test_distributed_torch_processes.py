@@ -12,9 +12,11 @@ phases on both processes:
    global batches. Weights, BatchNorm statistics, queue, target and
    optimizer state must match: labels, ids, pointers, seeds and step
    counters exactly, floats within rtol 1e-4 / atol 1e-5 (measured max
-   absolute difference in the module-level constant below).
+   absolute difference 1.5e-6, in the queue embeddings). Both processes
+   must hold identical variables.
 2. `semppl train` (digits, tiny settings, one epoch of 2 steps): process 0
-   writes the model, history, plots and report; process 1 nothing.
+   writes the model, history, plots and report; process 1 into its
+   temporary folder, and the two saved models are identical.
 3. A `fit` in which process 1 SIGKILLs itself after one step: the job must
    fail (torchrun names the killed process) well within its timeout.
 
@@ -79,6 +81,7 @@ def _state(model):
 
 @TORCH_ONLY
 @pytest.mark.integration
+@pytest.mark.slow
 def test_two_processes_equal_one_and_a_killed_process_fails_the_job(tmp_path):
     import keras
 
@@ -116,7 +119,7 @@ def test_two_processes_equal_one_and_a_killed_process_fails_the_job(tmp_path):
     # Phase 3: the killed process failed the job, and torchrun says which.
     assert code != 0, text[-4000:]
     assert "PHASE3 rank=1 killing itself" in text, text[-4000:]
-    assert re.search(r"local_rank:\s*1.*\n(.*\n){0,6}.*Signal 9", text) or "SIGKILL" in text, \
+    assert re.search(r"rank\s*:\s*1 \(local_rank: 1\)\s*\n\s*exitcode\s*:\s*-9", text), \
         text[-4000:]
     assert "PHASE3 rank=0 finished" not in text, text[-4000:]
 

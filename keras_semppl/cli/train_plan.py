@@ -111,7 +111,8 @@ def add_arguments(parser):
     parser.add_argument("--report-json", default=None, metavar="PATH",
                         help="also write the final report (the last printed line) to PATH.")
     parser.add_argument("--distribute", default="none", choices=DISTRIBUTION_NAMES,
-                        help="engine; auto picks one from the visible devices (default none).")
+                        help="engine; auto picks one from the visible devices (default none; "
+                             "in a multi-process job, JAX's or torchrun's, data_parallel).")
     parser.add_argument("--tpu", default=None, help="TPU name or address for --distribute tpu.")
     train_processes.add_arguments(parser)
     parser.add_argument("--logdir", default=None, metavar="DIR",

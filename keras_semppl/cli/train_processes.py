@@ -77,7 +77,7 @@ def join_job(plan):
         count = processes.join(plan.coordinator_address, plan.num_processes, plan.process_id)
         processes.check_global_batch(plan.batch_size, "--batch-size")
     except (ValueError, NotImplementedError, RuntimeError) as error:
-        raise SystemExit(f"--num-processes/--coordinator-address: {error}") from None
+        raise SystemExit(f"semppl train, several processes: {error}") from None
     index = processes.process_index()
     changes = {"distribute": "data_parallel"}
     print(f"process {index} of {count}")
