@@ -94,7 +94,7 @@ def test_report_json_ablation_and_no_classical(tmp_path, capsys):
 
 
 def test_distribute_unavailable_engine_is_a_clear_error():
-    # torch has no engine for fit; jax has no tf.distribute strategies.
+    # jax and torch have no tf.distribute strategies.
     wrong = {"jax": "mirrored", "torch": "mirrored"}.get(keras.backend.backend())
     if wrong is None:
         pytest.skip("every engine name is valid under tensorflow")

@@ -94,8 +94,9 @@ class SemPPLOptions:
     seed: int = _option(None, "Seed of the negative and positive sampling.",
                         arguments.optional_int)
     sync_batch_norm: bool = _option(
-        True, "Heads' BatchNorm on the global batch under a tf.distribute strategy "
-              "(BYOL's cross-replica BN); elsewhere BatchNorm already sees it.",
+        True, "Heads' BatchNorm on the global batch under a tf.distribute strategy or "
+              "torch's data parallel over processes (BYOL's cross-replica BN); on JAX "
+              "BatchNorm already sees it.",
         arguments.flag)
     view_augmentation: keras.layers.Layer = _option(
         None, "Optional serialisable layer applied to every view batch inside the "
