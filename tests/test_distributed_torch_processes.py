@@ -17,8 +17,9 @@ phases on both processes:
 2. `semppl train` (digits, tiny settings, one epoch of 2 steps): process 0
    writes the model, history, plots and report; process 1 into its
    temporary folder, and the two saved models are identical.
-3. A `fit` in which process 1 SIGKILLs itself after one step: the job must
-   fail (torchrun names the killed process) well within its timeout.
+3. A `fit` on NumPy arrays (sharded by `fit`) in which process 1 SIGKILLs
+   itself after one step: the job must fail, torchrun naming the killed
+   process, within 30 s of the kill (measured: 1-3 s).
 
 Only process 0 writes: phase 1's state and checkpoints, phase 2's files.
 Run a worker directly: ``torchrun --nproc-per-node 2 tests/test_distributed_torch_processes.py OUT``.
@@ -79,13 +80,26 @@ def _state(model):
             for path, v in pairs]
 
 
+def _saved_arrays(path):
+    """{dataset path: array} of a .keras file's weights (model and optimizer)."""
+    import io
+    import zipfile
+
+    import h5py
+
+    with zipfile.ZipFile(path) as archive:
+        data = io.BytesIO(archive.read("model.weights.h5"))
+    arrays = {}
+    with h5py.File(data, "r") as f:
+        f.visititems(lambda name, item: arrays.__setitem__(name, item[()])
+                     if isinstance(item, h5py.Dataset) else None)
+    return arrays
+
+
 @TORCH_ONLY
 @pytest.mark.integration
 @pytest.mark.slow
 def test_two_processes_equal_one_and_a_killed_process_fails_the_job(tmp_path):
-    import keras
-
-    import keras_semppl  # noqa: F401  (registers the model's classes)
     from keras_semppl.distribute.launch import free_port
 
     start = time.monotonic()
@@ -108,6 +122,7 @@ def test_two_processes_equal_one_and_a_killed_process_fails_the_job(tmp_path):
         model.fit(_global_batches(), epochs=EPOCHS, verbose=0)
         reference = _state(model)
         code = job.wait(timeout=150)
+        ended = time.time()
     finally:
         if job.poll() is None:
             os.killpg(job.pid, signal.SIGKILL)
@@ -118,7 +133,13 @@ def test_two_processes_equal_one_and_a_killed_process_fails_the_job(tmp_path):
 
     # Phase 3: the killed process failed the job, and torchrun says which.
     assert code != 0, text[-4000:]
-    assert "PHASE3 rank=1 killing itself" in text, text[-4000:]
+    killed = re.search(r"PHASE3 rank=1 killing itself at ([0-9.]+)", text)
+    assert killed, text[-4000:]
+    failed_after = ended - float(killed.group(1))
+    assert failed_after < 30, failed_after
+    # Process 0 either raised the error naming the cause, or torchrun stopped it first.
+    assert ("another process of the job has probably stopped" in text
+            or re.search(r"local_rank: 0\)\s*\n\s*exitcode\s*:\s*-15", text)), text[-4000:]
     assert re.search(r"rank\s*:\s*1 \(local_rank: 1\)\s*\n\s*exitcode\s*:\s*-9", text), \
         text[-4000:]
     assert "PHASE3 rank=0 finished" not in text, text[-4000:]
@@ -144,11 +165,11 @@ def test_two_processes_equal_one_and_a_killed_process_fails_the_job(tmp_path):
     other = np.load(os.path.join(scratch["state"], "state.npz"))
     for key in job_state:
         np.testing.assert_array_equal(other[key], job_state[key], err_msg=key)
-    cli = [_state(keras.saving.load_model(os.path.join(folder, "model.keras")))
+    cli = [_saved_arrays(os.path.join(folder, "model.keras"))
            for folder in (tmp_path / "cli", scratch["cli"])]
-    assert [n for n, _ in cli[0]] == [n for n, _ in cli[1]]
-    for (name, a), (_, b) in zip(*cli):
-        np.testing.assert_array_equal(b, a, err_msg=name)
+    assert sorted(cli[0]) == sorted(cli[1]) and len(cli[0]) > 50
+    for name in cli[0]:
+        np.testing.assert_array_equal(cli[1][name], cli[0][name], err_msg=name)
 
     # Phase 1 against the one-process reference.
     names = [name for name, _ in reference]
@@ -166,6 +187,7 @@ def test_two_processes_equal_one_and_a_killed_process_fails_the_job(tmp_path):
     assert seconds < 150
     print(json.dumps({"max_abs_diff": max(worst.values()),
                       "queue_embeddings_max_abs_diff": worst["queue/embeddings"],
+                      "job_failed_after_kill_s": round(failed_after, 1),
                       "seconds": round(seconds, 1)}))
 
 
@@ -205,11 +227,13 @@ def _worker(out):
     class KillAfterOneStep(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
             if rank == 1:
-                print("PHASE3 rank=1 killing itself", flush=True)
+                print(f"PHASE3 rank=1 killing itself at {time.time()}", flush=True)
                 os.kill(os.getpid(), signal.SIGKILL)
 
-    with plan.scope():
-        model.fit(_global_batches().repeat(), epochs=1, steps_per_epoch=20, verbose=0,
+    from tests.toy_data import toy_batch_dict
+
+    with plan.scope():  # NumPy arrays this time: fit shards them per process
+        model.fit(toy_batch_dict(n=640), batch_size=GLOBAL_BATCH, shuffle=False, verbose=0,
                   callbacks=[KillAfterOneStep()])
     print(f"PHASE3 rank={rank} finished", flush=True)
 
