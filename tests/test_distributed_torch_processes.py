@@ -19,10 +19,11 @@ phases on both processes:
    temporary folder, and the two saved models are identical.
 3. A `fit` on NumPy arrays (sharded by `fit`) in which process 1 SIGKILLs
    itself after one step: the job must fail, torchrun naming the killed
-   process, within 30 s of the kill (measured: 1-3 s).
+   process, within 30 s of the kill (measured: 0.8-1.3 s).
 
 Only process 0 writes: phase 1's state and checkpoints, phase 2's files.
-Run a worker directly: ``torchrun --nproc-per-node 2 tests/test_distributed_torch_processes.py OUT``.
+Run the job directly:
+``torchrun --nproc-per-node 2 tests/test_distributed_torch_processes.py OUT``.
 """
 
 import json

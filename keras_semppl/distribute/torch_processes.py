@@ -159,14 +159,13 @@ class TorchDataParallel:
                 for t, part in zip(group, flat.split([t.numel() for t in group])):
                     _as_int_if_unsigned(t).copy_(part.view_as(t))
 
-
     def average_variables(self, variables):
         """Replaces each of ``variables`` by its mean over the processes (one all-reduce)."""
         tensors = [v.value for v in variables]
         with torch.no_grad():
             for group in _by_dtype(tensors).values():
                 flat = torch.cat([t.reshape(-1) for t in group])
-                _collective("all-reduce of BatchNorm statistics", dist.all_reduce, flat)
+                _collective("all-reduce of BatchNorm moving statistics", dist.all_reduce, flat)
                 flat /= self.world_size
                 for t, part in zip(group, flat.split([t.numel() for t in group])):
                     t.copy_(part.view_as(t))
