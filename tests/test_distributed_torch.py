@@ -46,6 +46,14 @@ def test_data_parallel_outside_torchrun_names_the_launcher(monkeypatch):
 
 
 @TORCH_ONLY
+def test_jax_process_flags_point_to_torchrun():
+    from keras_semppl.distribute import processes
+
+    with pytest.raises(NotImplementedError, match="torchrun starts the job"):
+        processes.join(num_processes=2, process_id=0)
+
+
+@TORCH_ONLY
 def test_fit_in_a_two_process_gloo_group_is_refused():
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ, KERAS_BACKEND="torch", PYTHONPATH=ROOT, SEMPPL_TMP=tmp)
