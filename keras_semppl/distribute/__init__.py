@@ -60,8 +60,8 @@ class DistributionPlan:
         backend: the Keras backend it was resolved for.
         num_replicas: devices the global batch is split over (the global batch
             size must be a multiple of it).
-        engine: the `keras.distribution.DataParallel` or `tf.distribute.Strategy`
-            object, or None.
+        engine: the `keras.distribution.DataParallel`, `tf.distribute.Strategy`
+            or `torch_processes.TorchDataParallel` object, or None.
         description: one line for logs.
     """
 
