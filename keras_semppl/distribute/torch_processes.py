@@ -23,6 +23,11 @@ What it does, and nothing more (the maths stays in backend-free
   the BatchNorm layers that normalise each process' rows alone, so that
   every process keeps the same variables).
 
+BatchNorm follows TensorFlow's rule: a layer with ``synchronized=True``
+(the heads', by SemPPL's ``sync_batch_norm=True``) normalises with the
+global batch's statistics; any other layer with its process' rows, its
+moving statistics averaged over the processes after every step.
+
 A collective that fails (a process of the job died) raises a RuntimeError
 naming this process, instead of leaving the traceback of the transport.
 """
