@@ -34,7 +34,7 @@ def test_train_runs_reports_both_accuracies_and_saves(tmp_path, capsys):
     history = json.loads((tmp_path / "m.history.json").read_text())
     assert len(history["loss"]) == 1 and "probe_accuracy" in history
     accuracy = report["accuracy"]
-    assert set(accuracy) == {"SemPPL", "supervised", "raw_knn", "raw_logistic",
+    assert set(accuracy) == {"SemPPL", "supervised", "raw_knn", "raw_logistic", "raw_svm",
                              "label_spreading"}
     for method in ("SemPPL", "supervised"):
         assert set(accuracy[method]) == {"own", "knn", "linear"}

@@ -9,7 +9,9 @@ import numpy as np
 import tensorflow as tf
 from sklearn import datasets
 
+from keras_semppl.data.arrays import HOLDOUTS
 from keras_semppl.data.arrays import SemiSupervisedArrays
+from keras_semppl.data.arrays import carve_validation
 from keras_semppl.data.arrays import select_labelled
 from keras_semppl.data.arrays import stratified_split
 
@@ -35,30 +37,48 @@ def digits_images(image_size=32, channels=3):
     return images, digits.target.astype(np.int32)
 
 
-def load_digits(image_size=32, val_fraction=0.2, label_fraction=0.1,
-                labels_per_class=None, seed=0, channels=3):
-    """Digits as a semi-supervised problem.
+# Seeds the test split alone, so that every `seed` is scored on the same
+# images and no choice made on one seed's scores can see another's test set.
+TEST_SPLIT_SEED = 20230501
 
-    A stratified split (seed `seed`) keeps `val_fraction` of every class for
-    validation; in the training part, the same number of examples per class
-    keeps its label (`labels_per_class`, or round(label_fraction * N_train /
-    10)) and the rest get -1. With the defaults: 1,438 training examples of
-    which 140 labelled (14 per class), 359 validation examples.
+
+def load_digits(image_size=32, val_fraction=0.2, label_fraction=0.1,
+                labels_per_class=None, seed=0, channels=3, holdout="test"):
+    """Digits as a semi-supervised problem, scored on a fixed test split.
+
+    A stratified split keeps `val_fraction` of every class as the test set.
+    It does not depend on `seed` (`TEST_SPLIT_SEED`): seeds vary which
+    training examples keep their label (and the caller's initialisation),
+    never which images are scored. In the training part, the same number of
+    examples per class keeps its label (`labels_per_class`, or
+    round(label_fraction * N_train / 10)) and the rest get -1. With the
+    defaults: 1,438 training examples of which 140 labelled (14 per class),
+    359 test examples.
+
+    With ``holdout="validation"`` the test images are left out altogether
+    and the held-out set is carved from the unlabelled training examples
+    instead (`carve_validation`, `val_fraction` of them per class): the
+    split to choose settings on.
 
     Returns:
         `SemiSupervisedArrays` with images (N, image_size, image_size,
         channels) float32 in [0, 1].
     """
+    if holdout not in HOLDOUTS:
+        raise ValueError(f"`holdout` must be one of {HOLDOUTS}; got {holdout!r}.")
     images, targets = digits_images(image_size, channels)
-    train_index, val_index = stratified_split(targets, val_fraction, seed=(seed, 0))
+    train_index, test_index = stratified_split(targets, val_fraction, seed=(TEST_SPLIT_SEED, 0))
     true_labels = targets[train_index]
     labels = select_labelled(true_labels, NUM_CLASSES, label_fraction,
                              labels_per_class, seed=(seed, 1))
-    return SemiSupervisedArrays(
+    data = SemiSupervisedArrays(
         images=images[train_index],
         labels=labels,
         true_labels=true_labels,
-        val_images=images[val_index],
-        val_labels=targets[val_index],
+        val_images=images[test_index],
+        val_labels=targets[test_index],
         num_classes=NUM_CLASSES,
     )
+    if holdout == "validation":
+        data = carve_validation(data, val_fraction, seed=(seed, 2))
+    return data
