@@ -19,7 +19,9 @@ class SupervisedRecipe:
     of trials SemPPL's defaults were screened with): learning rate {1e-3,
     5e-3} x AdamW weight decay {1e-4, 0.05} x passes over the labelled
     images {50, 200} x augmentation on/off (``benchmarks/tune_supervised.py``,
-    its result in ``benchmarks/results/supervised_recipe.md``).
+    its result in ``benchmarks/results/supervised_recipe.md``). Chosen: 5e-3,
+    1e-4, 200 passes, no augmentation (CV accuracy 0.946; the same with
+    augmentation, the recipe the baseline had before, 0.893).
 
     Attributes:
         learning_rate: peak of the cosine decay.
@@ -32,7 +34,7 @@ class SupervisedRecipe:
     learning_rate: float = 5e-3
     weight_decay: float = 1e-4
     passes: float = 200.0
-    augment: bool = True
+    augment: bool = False  # CV 0.946 against 0.893 with augmentation
 
     def __post_init__(self):
         for name in ("learning_rate", "passes"):
