@@ -39,3 +39,30 @@ def test_harness_tables_two_seeds_and_the_ablation(tmp_path):
     assert runs[0]["accuracy"]["raw_knn"] != runs[1]["accuracy"]["raw_knn"]
     assert "| SemPPL | own |" in (tmp_path / "q.md").read_text()
     assert (tmp_path / "q.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.backend_free
+def test_the_headline_is_the_paired_difference_to_each_seeds_strongest_baseline():
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    try:
+        import digits_quality
+    finally:
+        sys.path.pop(0)
+    runs = [
+        {"accuracy": {"SemPPL": {"own": 0.97, "knn": 0.99}, "supervised": {"own": 0.90},
+                      "raw_svm": {"raw": 0.95}, "SemPPL w/o semantic positives": {"own": 0.99}}},
+        {"accuracy": {"SemPPL": {"own": 0.96}, "supervised": {"own": 0.80, "linear": 0.92},
+                      "raw_svm": {"raw": 0.91}}},
+        {"accuracy": {"SemPPL": {"own": 0.95}, "label_spreading": {"raw": 0.95}}},
+    ]
+    head = digits_quality.headline(runs)
+    # SemPPL's own rows and the ablation never count as a baseline.
+    assert [b["name"] for b in head["strongest"]] == ["raw_svm", "supervised linear",
+                                                      "label_spreading"]
+    # Differences 0.02, 0.04, 0.00: mean 0.02, sample std 0.02, and the 97.5 %
+    # quantile of Student's t with 2 degrees of freedom is 4.302653.
+    half = 4.302653 * 0.02 / np.sqrt(3)
+    d = head["difference"]
+    assert d["n"] == 3 and d["mean"] == pytest.approx(0.02)
+    assert d["low"] == pytest.approx(0.02 - half, abs=1e-6)
+    assert d["high"] == pytest.approx(0.02 + half, abs=1e-6)

@@ -34,7 +34,7 @@ def test_train_runs_reports_both_accuracies_and_saves(tmp_path, capsys):
     history = json.loads((tmp_path / "m.history.json").read_text())
     assert len(history["loss"]) == 1 and "probe_accuracy" in history
     accuracy = report["accuracy"]
-    assert set(accuracy) == {"SemPPL", "supervised", "raw_knn", "raw_logistic",
+    assert set(accuracy) == {"SemPPL", "supervised", "raw_knn", "raw_logistic", "raw_svm",
                              "label_spreading"}
     for method in ("SemPPL", "supervised"):
         assert set(accuracy[method]) == {"own", "knn", "linear"}
@@ -68,11 +68,17 @@ def _raw_knn_on_digits(seed):
 
     from keras_semppl.data.digits import load_digits
 
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.model_selection import StratifiedKFold
+
     data = load_digits(image_size=8, val_fraction=0.2, label_fraction=0.1, seed=seed)
     known = data.labels >= 0
     flat = lambda x: x.reshape(len(x), -1)
-    knn = KNeighborsClassifier(14, weights="distance").fit(flat(data.images[known]),
-                                                            data.labels[known])
+    # k by 5-fold cross-validation on the labelled digits alone, k in 1..16.
+    knn = GridSearchCV(KNeighborsClassifier(weights="distance"),
+                       {"n_neighbors": list(range(1, 17))},
+                       cv=StratifiedKFold(5, shuffle=True, random_state=seed)).fit(
+        flat(data.images[known]), data.labels[known])
     return float(np.mean(knn.predict(flat(data.val_images)) == data.val_labels))
 
 

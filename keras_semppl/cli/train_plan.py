@@ -37,6 +37,11 @@ def add_arguments(parser):
     parser.add_argument("--val-fraction", type=float, default=None,
                         help="held-out share of the labelled pool when the data set has no "
                              "test split (default 0.1; digits 0.2).")
+    parser.add_argument("--holdout", choices=("test", "validation"), default="test",
+                        help="what the report scores on: the test split (default), or "
+                             "'validation', a --val-fraction share of the unlabelled training "
+                             "images (labels hidden from training) with the test images left "
+                             "out; choose settings on it, never on the test split.")
     parser.add_argument("--epochs", type=int, default=40, help="SemPPL epochs (default 40).")
     parser.add_argument("--steps-per-epoch", type=int, default=None,
                         help="steps per epoch (repeats the data); default one pass over "
@@ -132,7 +137,7 @@ class TrainPlan:
 
     Data: ``dataset`` (spec), ``data_dir``, ``unlabelled_dir``,
     ``image_size`` (None: the data set's own), ``val_fraction``,
-    ``label_fraction`` / ``labels_per_class`` (the label budget).
+    ``holdout`` ("test" or "validation"), ``label_fraction`` / ``labels_per_class`` (the label budget).
     Views: ``views_preset``, ``num_large_views``, ``num_small_views``.
     Model: ``encoder`` and the `SemPPL` arguments below. Training:
     ``epochs``, ``steps_per_epoch`` (None: one pass), ``batch_size``,
@@ -146,6 +151,7 @@ class TrainPlan:
     unlabelled_dir: Optional[str]
     image_size: Optional[int]
     val_fraction: float
+    holdout: str
     label_fraction: Optional[float]
     labels_per_class: Optional[int]
     views_preset: str
@@ -303,6 +309,7 @@ def resolve_plan(args):
         unlabelled_dir=args.unlabelled_dir,
         image_size=16 if args.image_size is None and digits else args.image_size,
         val_fraction=(0.2 if digits else 0.1) if args.val_fraction is None else args.val_fraction,
+        holdout=args.holdout,
         label_fraction=0.1 if no_budget else args.label_fraction,
         labels_per_class=args.labels_per_class,
         views_preset=preset,

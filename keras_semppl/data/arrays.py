@@ -144,6 +144,46 @@ def stratified_split(labels, val_fraction, seed=0):
     return train_index, val_index
 
 
+HOLDOUTS = ("test", "validation")
+
+
+def carve_validation(data, fraction, seed=0):
+    """A validation set carved from the unlabelled training examples.
+
+    Takes round(fraction * n_c) of the unlabelled training examples of every
+    class c (their true labels are known to the loader, hidden from
+    training), removes them from the training set and makes them the
+    held-out set; the labelled examples and their labels are untouched and
+    the original held-out (test) images are dropped, so nothing scored on the
+    result has seen them.
+
+    Args:
+        data: a `SemiSupervisedArrays` (or subclass, kept).
+        fraction: in (0, 1).
+
+    Returns:
+        The same type as `data`, with N - M training and M held-out examples.
+
+    Raises:
+        ValueError: if no unlabelled training example has a known class.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"the validation fraction must be in (0, 1); got {fraction}.")
+    pool = np.flatnonzero((data.labels < 0) & (data.true_labels >= 0))
+    if len(pool) == 0:
+        raise ValueError(
+            "A validation split is carved from unlabelled training images of known class, "
+            "and this data set has none (every training label is visible, or the "
+            "unlabelled images have no class).")
+    _, carved = stratified_split(data.true_labels[pool], fraction, seed=seed)
+    val_index = pool[carved]
+    keep = np.setdiff1d(np.arange(len(data.labels)), val_index)
+    return dataclasses.replace(
+        data, images=data.images[keep], labels=data.labels[keep],
+        true_labels=data.true_labels[keep], val_images=data.images[val_index],
+        val_labels=data.true_labels[val_index].astype(np.int32))
+
+
 def select_labelled(true_labels, num_classes, label_fraction=None,
                     labels_per_class=None, seed=0):
     """Keeps the same number of labels in every class, hides the rest.

@@ -12,6 +12,8 @@ one (`EVAL_SPLITS`), else a stratified ``val_fraction`` of the labelled pool.
 
 import re
 
+from keras_semppl.data.arrays import HOLDOUTS
+from keras_semppl.data.arrays import carve_validation
 from keras_semppl.data.digits import load_digits
 from keras_semppl.data.image_folder import load_image_folder
 from keras_semppl.data.tfds_source import EVAL_SPLITS
@@ -52,7 +54,7 @@ def _tfds_builder_known(spec, name):
 
 def resolve_dataset(spec, data_dir=None, image_size=None, label_fraction=None,
                     labels_per_class=None, seed=0, val_fraction=0.1, unlabelled_dir=None,
-                    skip_corrupt=False):
+                    skip_corrupt=False, holdout="test"):
     """Loads the data set named by `spec` as `SemiSupervisedArrays`.
 
     Args:
@@ -70,6 +72,10 @@ def resolve_dataset(spec, data_dir=None, image_size=None, label_fraction=None,
         unlabelled_dir: an extra folder of unlabelled images (folders only).
         skip_corrupt: skip undecodable image files instead of failing
             (folders only).
+        holdout: "test" scores on the held-out split above; "validation"
+            drops it and carves `val_fraction` of the unlabelled training
+            images of every class instead (`carve_validation`), the split
+            to choose settings on without seeing the test images.
 
     Returns:
         `SemiSupervisedArrays` (a `SourceArrays` for folders and TFDS) with
@@ -81,7 +87,18 @@ def resolve_dataset(spec, data_dir=None, image_size=None, label_fraction=None,
     """
     if not isinstance(spec, str) or not spec.strip():
         raise _unknown(spec)
+    if holdout not in HOLDOUTS:
+        raise ValueError(f"holdout must be one of {HOLDOUTS}; got {holdout!r}.")
     spec = spec.strip()
+    data = _load(spec, data_dir, image_size, label_fraction, labels_per_class, seed,
+                 val_fraction, unlabelled_dir, skip_corrupt, holdout)
+    if holdout == "validation" and spec != "digits":  # digits carves its own
+        data = carve_validation(data, val_fraction or 0.1, seed=(seed, 2))
+    return data
+
+
+def _load(spec, data_dir, image_size, label_fraction, labels_per_class, seed,
+          val_fraction, unlabelled_dir, skip_corrupt, holdout):
     if unlabelled_dir is not None and not spec.startswith("folder:"):
         raise ValueError(f"unlabelled_dir needs a folder:PATH data set; got {spec!r}.")
     if skip_corrupt and not spec.startswith("folder:"):
@@ -94,7 +111,7 @@ def resolve_dataset(spec, data_dir=None, image_size=None, label_fraction=None,
         kwargs = {} if label_fraction is None else {"label_fraction": label_fraction}
         return load_digits(image_size=32 if image_size is None else image_size,
                            val_fraction=val_fraction, labels_per_class=labels_per_class,
-                           seed=seed, **kwargs)
+                           seed=seed, holdout=holdout, **kwargs)
     if spec.startswith("folder:"):
         path = spec[len("folder:"):]
         if not path:

@@ -28,6 +28,7 @@ PROTOCOL_TITLES = {"own": "own classifier", "knn": "k-NN", "linear": "linear pro
 CLASSICAL_TITLES = {
     "raw_knn": "raw-pixel k-NN",
     "raw_logistic": "raw-pixel logistic regression",
+    "raw_svm": "raw-pixel RBF SVM",
     "label_spreading": "LabelSpreading (transductive)",
 }
 
