@@ -98,7 +98,8 @@ def add_arguments(parser):
                              f"{DEFAULTS['learning_rate']}).")
     parser.add_argument("--queue-size", type=int, default=None,
                         help="labelled embeddings kept per large view for the pseudo-label "
-                             f"vote and the semantic positives (default {DEFAULTS['queue_size']}).")
+                             "vote and the semantic positives "
+                             f"(default {DEFAULTS['queue_size']}).")
     parser.add_argument("--knn-k", type=int, default=1, help="k of the pseudo-label vote.")
     parser.add_argument("--num-large-views", type=int, default=None,
                         help="L (default 2 for digits, else the preset's 4).")

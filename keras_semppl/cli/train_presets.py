@@ -22,10 +22,11 @@ on one H100/H200-class GPU.
 - Queue: 2,560 slots per large view (MAE-CT_SemPPL at CIFAR scale); the
   other SemPPL settings are the model's defaults (k=1, 10 negatives, 3
   semantic positives, temperature 0.15, EMA tau_base 0.99 for short runs).
-- Batch 512 with 128 labelled examples in each (the CLI's 1:4 ratio), AdamW
-  at a peak learning rate of 3e-3: the CIFAR-10 benchmark's 2e-3 at batch 256
-  (`benchmarks/cifar10_quality.py`) times sqrt(512 / 256), the square-root
-  rule for Adam (Malladi et al. 2022), rounded. Warm-up 2 epochs, cosine.
+- Batch 512 with 128 labelled examples in each (one in four, as the CLI's
+  default 32 of 128), AdamW at a peak learning rate of 3e-3: the CIFAR-10
+  benchmark's 2e-3 at batch 256 (`benchmarks/cifar10_quality.py`) times
+  sqrt(512 / 256), the square-root rule for Adam (Malladi et al. 2022),
+  rounded. Warm-up 2 epochs, then cosine (the CLI's schedule).
 - Precision: ``--precision auto``, which picks bfloat16 on an NVIDIA GPU of
   compute capability 8.0 or newer (`keras_semppl.precision`).
 - No supervised baseline and no raw-pixel baselines (``--baseline`` and
@@ -47,7 +48,7 @@ the preset was written):
   That gives about 0.126 s per step, 4,070 images per second.
 - Input pipeline (measured on 2 CPU cores shared with other jobs, load about
   7, batch 512, 4 + 2 views): with the views augmented on the host, tf.data
-  delivered 726 images/s, so feeding 4,060 images/s would need more than 11
+  delivered 726 images/s, so feeding 4,070 images/s would need more than 11
   such cores; with ``--augment-on device`` the host only batches the source
   images: 13,900 images/s, 3.4 times what the GPU is assumed to consume.
 - Steps: an epoch is one pass over the 49,500 unlabelled images, 384 per
@@ -109,8 +110,8 @@ CIFAR10_GPU = TrainPreset(
     budget_minutes=9.0,
     training_minutes=7.0,
     summary="CIFAR-10, 50 labels per class, ResNet-18 (CIFAR stem), 4 x 32 px + "
-            "2 x 16 px views, batch 512, 16 epochs: about 9 minutes on one "
-            "H100-class GPU (estimated)",
+            "2 x 16 px views augmented on the device, batch 512, 16 epochs, no "
+            "baselines: about 9 minutes on one H100-class GPU (estimated)",
 )
 
 #: name -> `TrainPreset`.
