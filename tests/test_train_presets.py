@@ -158,3 +158,26 @@ def test_resnet18_multiply_adds_behind_the_estimate():
             h, w = shape[1:3] if layer.data_format == "channels_last" else shape[2:4]
             counted += h * w * math.prod(layer.kernel.shape)
     assert counted == count(32)
+
+
+def test_the_epoch_count_fits_the_budget_under_the_stated_assumptions():
+    """The docstring's estimate, redone from its stated inputs: 555.4 M / 138.9 M
+    multiply-adds per 32 / 16 px view, backward = 2 x forward, BYOL's heads,
+    80 TFLOP/s sustained, 49,500 unlabelled CIFAR-10 images per epoch."""
+    plan = _plan("--preset", "cifar10-gpu")
+    large, small = 555_417_600, 138_854_400
+    projector = 512 * 4096 + 4096 * 256
+    predictor = 256 * 4096 + 4096 * 256
+    views = plan.num_large_views + plan.num_small_views
+    online = 3 * (plan.num_large_views * large + plan.num_small_views * small
+                  + views * (projector + predictor))
+    target = plan.num_large_views * (large + projector)
+    flop_per_step = 2 * (online + target) * plan.batch_size
+    assert flop_per_step / 1e12 == pytest.approx(10.1, abs=0.05)
+    steps = plan.epochs * (49_500 // (plan.batch_size - plan.labelled_per_batch))
+    assert steps == 2048
+    minutes = steps * flop_per_step / 80e12 / 60
+    assert minutes == pytest.approx(4.29, abs=0.01)
+    assert minutes + 2.0 <= PRESETS["cifar10-gpu"].budget_minutes  # + 2 min assumed outside fit
+    # The training budget holds down to a sustained 49 TFLOP/s.
+    assert steps * flop_per_step / (PRESETS["cifar10-gpu"].training_minutes * 60) < 49.2e12
