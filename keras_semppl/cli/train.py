@@ -12,6 +12,10 @@ optional `--unlabelled-dir`) or a TFDS name ("cifar10", "cifar100", "stl10",
 held-out set is the data set's test/validation split where it has one,
 else a stratified `--val-fraction` of the labelled pool.
 
+`--preset NAME` fills in a named set of flag values, e.g. "cifar10-gpu"
+(CIFAR-10 at 1 % labels with a ResNet-18, sized for about 9 minutes on one
+GPU; `keras_semppl.cli.train_presets`); flags given explicitly override it.
+
 Plan and run: `keras_semppl.cli.train_plan` turns the command line into an
 immutable `TrainPlan` without importing Keras; `keras_semppl.cli.train_run`
 executes it.

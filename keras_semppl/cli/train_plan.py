@@ -9,11 +9,16 @@ The command line is resolved once, by `resolve_plan`, into an immutable
 come from `TrainPlan.model_kwargs` alone.
 """
 
+import argparse
 import dataclasses
 import os
 from typing import Optional
 
 from keras_semppl.cli import train_processes
+from keras_semppl.cli.train_presets import PRESETS
+from keras_semppl.cli.train_presets import apply_preset
+from keras_semppl.cli.train_presets import preset_fills
+from keras_semppl.cli.train_presets import train_preset
 from keras_semppl.precision import PRECISIONS
 
 #: `keras_semppl.distribute.NAMES`, repeated here so that parsing the command
@@ -24,9 +29,31 @@ ENCODERS = ("small_convnet", "resnet18", "resnet50")
 VIEW_PRESETS = ("digits", "cifar", "imagenet")
 AUGMENT_PLACEMENTS = ("host", "device")
 
+#: Built-in values of the flags a preset may set. Their argparse default is
+#: None, so that `keras_semppl.cli.train_presets.apply_preset` can tell a
+#: flag the user gave (which always wins) from one left out.
+DEFAULTS = dict(
+    dataset="digits",
+    epochs=40,
+    batch_size=128,
+    labelled_per_batch=32,
+    encoder="small_convnet",
+    augment_on="host",
+    learning_rate=5e-3,
+    queue_size=512,
+    projection_dim=64,
+    hidden_dim=256,
+    baseline=True,
+    classical=True,
+)
+
 
 def add_arguments(parser):
-    parser.add_argument("--dataset", default="digits",
+    parser.add_argument("--preset", default=None, metavar="NAME",
+                        help="a named set of flag values; a flag given explicitly overrides "
+                             "the preset's value. " + "; ".join(
+                                 f"{p.name}: {p.summary}" for p in PRESETS.values()) + ".")
+    parser.add_argument("--dataset", default=None,
                         help='"digits" (default), "folder:PATH" or a TFDS name such as cifar10.')
     parser.add_argument("--data-dir", default=None, help="TFDS data directory.")
     parser.add_argument("--unlabelled-dir", default=None,
@@ -42,14 +69,17 @@ def add_arguments(parser):
                              "'validation', a --val-fraction share of the unlabelled training "
                              "images (labels hidden from training) with the test images left "
                              "out; choose settings on it, never on the test split.")
-    parser.add_argument("--epochs", type=int, default=40, help="SemPPL epochs (default 40).")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help=f"SemPPL epochs (default {DEFAULTS['epochs']}).")
     parser.add_argument("--steps-per-epoch", type=int, default=None,
                         help="steps per epoch (repeats the data); default one pass over "
                              "the unlabelled examples.")
-    parser.add_argument("--batch-size", type=int, default=128,
-                        help="global batch size: examples per optimizer step (default 128).")
-    parser.add_argument("--labelled-per-batch", type=int, default=32,
-                        help="labelled examples in every batch (oversampled); 0 = uniform batches.")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="global batch size: examples per optimizer step "
+                             f"(default {DEFAULTS['batch_size']}).")
+    parser.add_argument("--labelled-per-batch", type=int, default=None,
+                        help="labelled examples in every batch (oversampled; default "
+                             f"{DEFAULTS['labelled_per_batch']}); 0 = uniform batches.")
     parser.add_argument("--image-size", type=int, default=None,
                         help="images are resized to this side (default: digits 16, else the "
                              "data set's own size); digits views use it too.")
@@ -58,30 +88,34 @@ def add_arguments(parser):
                         help="share of training labels kept, class-balanced (default 0.1).")
     budget.add_argument("--labels-per-class", type=int, default=None,
                         help="number of training labels kept per class.")
-    parser.add_argument("--encoder", default="small_convnet", choices=ENCODERS,
+    parser.add_argument("--encoder", default=None, choices=ENCODERS,
                         help="the network being trained (default small_convnet; resnet18 "
                              "for CIFAR-size images, resnet50 for ImageNet-size).")
     parser.add_argument("--views-preset", default=None, choices=VIEW_PRESETS,
                         help="view sizes/counts: digits (views at --image-size, no flips), "
                              "cifar (32/16 px), imagenet (224/96 px); default digits for the "
                              "digits data set, else cifar.")
-    parser.add_argument("--augment-on", default="host", choices=AUGMENT_PLACEMENTS,
+    parser.add_argument("--augment-on", default=None, choices=AUGMENT_PLACEMENTS,
                         help="where the views are augmented: host (tf.data, default) or "
                              "device (inside the compiled train step, on the accelerator).")
-    parser.add_argument("--learning-rate", type=float, default=5e-3,
-                        help="peak AdamW learning rate (warm-up cosine; default 5e-3).")
-    parser.add_argument("--queue-size", type=int, default=512,
+    parser.add_argument("--learning-rate", type=float, default=None,
+                        help="peak AdamW learning rate (warm-up cosine; default "
+                             f"{DEFAULTS['learning_rate']}).")
+    parser.add_argument("--queue-size", type=int, default=None,
                         help="labelled embeddings kept per large view for the pseudo-label "
-                             "vote and the semantic positives (default 512).")
+                             "vote and the semantic positives "
+                             f"(default {DEFAULTS['queue_size']}).")
     parser.add_argument("--knn-k", type=int, default=1, help="k of the pseudo-label vote.")
     parser.add_argument("--num-large-views", type=int, default=None,
                         help="L (default 2 for digits, else the preset's 4).")
     parser.add_argument("--num-small-views", type=int, default=None,
                         help="S (default 0 for digits, else the preset's 2).")
-    parser.add_argument("--projection-dim", type=int, default=64,
-                        help="size of the embeddings the loss compares (default 64).")
-    parser.add_argument("--hidden-dim", type=int, default=256,
-                        help="width of the projector and predictor MLPs (default 256).")
+    parser.add_argument("--projection-dim", type=int, default=None,
+                        help="size of the embeddings the loss compares (default "
+                             f"{DEFAULTS['projection_dim']}).")
+    parser.add_argument("--hidden-dim", type=int, default=None,
+                        help="width of the projector and predictor MLPs (default "
+                             f"{DEFAULTS['hidden_dim']}).")
     parser.add_argument("--lambda-invariance", type=float, default=None,
                         help="weight of the KL invariance penalty (default: SemPPL's, 0.3).")
     parser.add_argument("--no-semantic-positives", action="store_true",
@@ -109,10 +143,12 @@ def add_arguments(parser):
                         help="with --checkpoint-dir, also save every N optimizer steps.")
     parser.add_argument("--keep", type=int, default=3, metavar="K",
                         help="with --checkpoint-dir, keep the newest K checkpoints (default 3).")
-    parser.add_argument("--no-baseline", action="store_true", help="skip the supervised baseline.")
-    parser.add_argument("--no-classical", action="store_true",
-                        help="skip the raw-pixel baselines (k-NN, logistic regression, "
-                             "LabelSpreading) in the report.")
+    parser.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=None,
+                        help="train the supervised baseline (default: yes; "
+                             "--no-baseline skips it).")
+    parser.add_argument("--classical", action=argparse.BooleanOptionalAction, default=None,
+                        help="report the raw-pixel baselines (k-NN, logistic regression, "
+                             "LabelSpreading; default: yes; --no-classical skips them).")
     parser.add_argument("--report-json", default=None, metavar="PATH",
                         help="also write the final report (the last printed line) to PATH.")
     parser.add_argument("--distribute", default="none", choices=DISTRIBUTION_NAMES,
@@ -137,13 +173,17 @@ class TrainPlan:
 
     Data: ``dataset`` (spec), ``data_dir``, ``unlabelled_dir``,
     ``image_size`` (None: the data set's own), ``val_fraction``,
-    ``holdout`` ("test" or "validation"), ``label_fraction`` / ``labels_per_class`` (the label budget).
+    ``holdout`` ("test" or "validation"), ``label_fraction`` /
+    ``labels_per_class`` (the label budget).
     Views: ``views_preset``, ``num_large_views``, ``num_small_views``.
     Model: ``encoder`` and the `SemPPL` arguments below. Training:
     ``epochs``, ``steps_per_epoch`` (None: one pass), ``batch_size``,
     ``labelled_per_batch`` (None: uniform batches), ``learning_rate``,
     ``distribute``, ``tpu``. Afterwards: ``baseline``, ``classical``,
-    ``plots``, ``output``, ``report_json``.
+    ``plots``, ``output``, ``report_json``. ``preset``: the ``--preset``
+    name, and ``training_budget_minutes``: its budget for the training
+    steps, which the projected time printed after the warm-up is compared
+    with (None without a preset).
     """
 
     dataset: str
@@ -186,6 +226,8 @@ class TrainPlan:
     checkpoint_every_steps: Optional[int]
     keep: int
     precision: str
+    preset: Optional[str] = None  # the --preset the values came from
+    training_budget_minutes: Optional[float] = None  # the preset's, for the projection
     coordinator_address: Optional[str] = None  # a JAX multi-process job
     num_processes: Optional[int] = None  # (keras_semppl.cli.train_processes)
     process_id: Optional[int] = None
@@ -279,11 +321,41 @@ def _view_counts(preset, num_large, num_small):
             default_small if num_small is None else num_small)
 
 
+def _with_preset(args):
+    """(``args`` with the --preset's values and the built-in defaults filled
+    in, the `TrainPreset` or None, the destinations the preset filled)."""
+    if getattr(args, "preset", None) is None:
+        return apply_preset(args, DEFAULTS), None, set()
+    try:
+        preset = train_preset(args.preset)
+    except ValueError as error:
+        raise SystemExit(f"--preset: {error}") from None
+    return apply_preset(args, DEFAULTS, preset), preset, preset_fills(args, preset)
+
+
+def _blame_preset(message, preset, filled, args):
+    """A check's message, saying so when its flag's value came from the preset."""
+    flag = message.split(" ", 1)[0].rstrip(":")
+    name = flag.lstrip("-").replace("-", "_")
+    if name not in filled:
+        return message
+    return (f"{message} ({flag} {getattr(args, name)} is the {preset.name} preset's value; "
+            f"give {flag} as well.)")
+
+
 def resolve_plan(args):
-    """The parsed arguments -> a `TrainPlan`; SystemExit naming the bad flag."""
-    _check_dataset_flags(args)
-    _check_numbers(args)
-    train_processes.check_flags(args)
+    """The parsed arguments -> a `TrainPlan`; SystemExit naming the bad flag.
+
+    With ``--preset NAME`` the preset's values fill every flag left out; a
+    flag given explicitly keeps its value (`keras_semppl.cli.train_presets`).
+    """
+    args, named, filled = _with_preset(args)
+    try:
+        _check_dataset_flags(args)
+        _check_numbers(args)
+        train_processes.check_flags(args)
+    except SystemExit as error:
+        raise SystemExit(_blame_preset(str(error.code), named, filled, args)) from None
     digits = args.dataset == "digits"
     output = args.output or ("runs/semppl_digits.keras" if digits else "runs/semppl.keras")
     if not output.endswith(".keras"):
@@ -331,8 +403,8 @@ def resolve_plan(args):
         learning_rate=args.learning_rate,
         distribute=args.distribute,
         tpu=args.tpu,
-        baseline=not args.no_baseline,
-        classical=not args.no_classical,
+        baseline=args.baseline,
+        classical=args.classical,
         report_json=args.report_json,
         plots=args.plots,
         logdir=args.logdir,
@@ -344,6 +416,8 @@ def resolve_plan(args):
         checkpoint_dir=args.checkpoint_dir,
         checkpoint_every_steps=args.checkpoint_every_steps,
         keep=args.keep,
+        preset=None if named is None else named.name,
+        training_budget_minutes=None if named is None else named.training_minutes,
         coordinator_address=args.coordinator_address,
         num_processes=args.num_processes,
         process_id=args.process_id,

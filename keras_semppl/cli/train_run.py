@@ -20,6 +20,7 @@ from keras_semppl.callbacks.history_io import history_path_for_model
 from keras_semppl.callbacks.history_io import save_history_json
 from keras_semppl.callbacks.knn_monitor import KNNMonitor
 from keras_semppl.callbacks.run_record import check_run_record
+from keras_semppl.callbacks.step_projection import StepTimeProjection
 from keras_semppl.cli.train_processes import join_job
 from keras_semppl.data.pipeline import make_training_dataset
 from keras_semppl.data.sources import resolve_dataset
@@ -132,6 +133,8 @@ def fit_semppl(plan, data, dataset, views, steps_per_epoch, epoch_dataset=None):
         model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4))
         return model
 
+    callbacks = tensorboard_callbacks(plan, data) + projection_callbacks(
+        plan, total_steps, steps_per_epoch)
     start = time.time()
     if plan.checkpoint_dir is not None:
         _check_same_run(plan)
@@ -141,19 +144,19 @@ def fit_semppl(plan, data, dataset, views, steps_per_epoch, epoch_dataset=None):
         model, history = fit_resumable(
             build, epoch_dataset, plan.epochs, steps_per_epoch, plan.checkpoint_dir,
             every_steps=plan.checkpoint_every_steps, keep=plan.keep, verbose=plan.verbose,
-            callbacks=tensorboard_callbacks(plan, data))
+            callbacks=callbacks)
         return model, history, time.time() - start
     model = build()
     history = model.fit(dataset, epochs=plan.epochs, verbose=plan.verbose,
-                        steps_per_epoch=plan.steps_per_epoch,
-                        callbacks=tensorboard_callbacks(plan, data))
+                        steps_per_epoch=plan.steps_per_epoch, callbacks=callbacks)
     return model, history.history, time.time() - start
 
 
 # Plan fields that may change between a run and its resumption.
 _FREE_ON_RESUME = ("verbose", "output", "plots", "report_json", "baseline", "classical",
                    "logdir", "checkpoint_dir", "checkpoint_every_steps", "keep",
-                   "coordinator_address", "num_processes", "process_id")
+                   "coordinator_address", "num_processes", "process_id", "preset",
+                   "training_budget_minutes")
 
 
 def _check_same_run(plan):
@@ -177,6 +180,17 @@ def tensorboard_callbacks(plan, data):
     monitor = KNNMonitor(data.images, data.labels, data.val_images, data.val_labels,
                          data.num_classes)
     return [monitor, keras.callbacks.TensorBoard(plan.logdir, write_graph=False)]
+
+
+def projection_callbacks(plan, total_steps, steps_per_epoch):
+    """With a --preset: the projected training time after the warm-up steps,
+    checked against the preset's training budget (`StepTimeProjection`)."""
+    if plan.training_budget_minutes is None:
+        return []
+    return [StepTimeProjection(
+        total_steps, budget_minutes=plan.training_budget_minutes,
+        steps_per_epoch=steps_per_epoch,
+        budget_name=f"training that the {plan.preset} preset was sized for")]
 
 
 def write_plots(plan, history):
@@ -304,7 +318,7 @@ def _run(plan):
         results = {"dataset": plan.dataset, **results}
     supervised = None
     if plan.baseline:
-        # The baseline always augments on the host, with the same views.
+        # When its recipe augments, on the host, with the same views.
         supervised, seconds = train_baseline(
             plan, data, make_view_fn(views, seed=plan.seed), size,
             max(1, steps_per_epoch * plan.epochs * plan.batch_size // 32))

@@ -12,6 +12,7 @@ read, on every backend), Python generators, `keras.utils.PyDataset`s and
 torch `DataLoader`s per batch as it is read.
 """
 
+import sys
 import types
 import warnings
 
@@ -167,11 +168,10 @@ def _guard_dataset(dataset, num_classes):
 
 
 def _torch_data():
-    try:
-        import torch.utils.data as torch_data
-    except ImportError:  # torch is optional outside the torch backend
-        return None
-    return torch_data
+    """`torch.utils.data` if it is already imported, else None: a DataLoader
+    can only exist once it is, and importing torch just to rule one out cost
+    seconds on the other backends."""
+    return sys.modules.get("torch.utils.data")
 
 
 def _guard_generator(generator, num_classes):
