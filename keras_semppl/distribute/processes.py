@@ -1,4 +1,4 @@
-"""One training job over several processes (JAX): join it, who writes, shards.
+"""One training job over several processes: join it (JAX), who writes, shards.
 
 Every process runs the same program (SPMD). After `join`, JAX sees the
 devices of all processes; `keras.distribution.DataParallel` over them
@@ -26,6 +26,11 @@ sends the other processes' outputs to a temporary folder
 or set Keras' own variables KERAS_DISTRIBUTION_JOB_ADDRESSES,
 KERAS_DISTRIBUTION_NUM_PROCESSES and KERAS_DISTRIBUTION_PROCESS_ID and call
 ``join()``. `keras_semppl.distribute.launch` starts N local processes so.
+
+TensorFlow workers (`MultiWorkerMirroredStrategy`) join when the strategy
+is made; `resolve_distribution("multi_worker")` records the worker's place
+(`set_tf_worker`), so that `process_index`, `is_chief` and `scratch_folder`
+answer for them as for JAX processes (the chief, task 0, is process 0).
 """
 
 import os
@@ -35,6 +40,7 @@ ENV_VARS = ("KERAS_DISTRIBUTION_JOB_ADDRESSES", "KERAS_DISTRIBUTION_NUM_PROCESSE
 
 _joined = False
 _scratch = {}  # name -> folder of scratch_folder
+_tf_worker = None  # (index, count) of this TensorFlow worker, once its strategy exists
 
 
 def requested(coordinator_address=None, num_processes=None, process_id=None):
@@ -74,6 +80,14 @@ def join(coordinator_address=None, num_processes=None, process_id=None):
     return process_count()
 
 
+def set_tf_worker(index, count):
+    """Records this process as worker ``index`` of ``count`` of a TensorFlow job."""
+    global _tf_worker
+    if not 0 <= index < count:
+        raise ValueError(f"index must be in [0, {count}); got {index}.")
+    _tf_worker = (int(index), int(count))
+
+
 def _jax():
     import keras
 
@@ -89,12 +103,16 @@ def process_count():
 
     On JAX this starts the devices: call `join` first when there is a job to join.
     """
+    if _tf_worker is not None:
+        return _tf_worker[1]
     jax = _jax()
     return 1 if jax is None else jax.process_count()
 
 
 def process_index():
     """This process' id, 0 to process_count() - 1 (0 outside a multi-process job)."""
+    if _tf_worker is not None:
+        return _tf_worker[0]
     jax = _jax()
     return 0 if jax is None else jax.process_index()
 
@@ -110,7 +128,7 @@ def scratch_folder(name):
     Saving a model reads every variable, a collective step in a JAX
     multi-process job: every process must save at the same points, and the
     ones that are not process 0 save here (TensorFlow's multi-worker guide
-    asks the same). Made on first use, removed when the process exits.
+    asks the same of its workers). Made on first use, removed when the process exits.
     """
     if name not in _scratch:
         import atexit
