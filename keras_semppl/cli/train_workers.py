@@ -85,6 +85,5 @@ def join_workers(plan):
     from keras_semppl.distribute import tf_multi_worker
 
     print(f"worker {index} of {count}: waiting for the others (TF_CONFIG)")
-    tf_multi_worker.strategy()
-    assert processes.process_index() == index, (processes.process_index(), index)
-    return outputs_of_process(plan, index)
+    tf_multi_worker.strategy()  # records this worker's place in `processes`
+    return outputs_of_process(plan, processes.process_index())
