@@ -218,3 +218,48 @@ def test_batch_must_divide_over_the_workers(monkeypatch):
     with pytest.raises(SystemExit, match="--batch-size 63 must be a multiple of the 2 "
                                          "workers of TF_CONFIG"):
         train_processes.join_job(plan)
+
+
+@pytest.mark.backend_free
+def test_launcher_gives_each_tf_worker_its_tf_config(tmp_path):
+    script = ("import os, sys, json; c = json.loads(os.environ['TF_CONFIG']); "
+              "open(os.path.join(sys.argv[1], str(c['task']['index'])), 'w')"
+              ".write(json.dumps(c)); assert 'KERAS_DISTRIBUTION_PROCESS_ID' not in os.environ")
+    launch([sys.executable, "-c", script, str(tmp_path)], num_processes=3, timeout=60,
+           tf_workers=True)
+    configs = [json.loads((tmp_path / str(i)).read_text()) for i in range(3)]
+    assert [c["task"] for c in configs] == [{"type": "worker", "index": i} for i in range(3)]
+    workers = configs[0]["cluster"]["worker"]
+    assert len(set(workers)) == 3 and all(c["cluster"]["worker"] == workers for c in configs)
+    with pytest.raises(ValueError, match="devices_per_process and port are for JAX jobs"):
+        launch([sys.executable, "-c", "pass"], 2, devices_per_process=2, tf_workers=True)
+
+
+@pytest.mark.backend_free
+def test_lost_worker_errors_become_one_line():
+    from keras_semppl.distribute.tf_multi_worker import lost_worker_message
+
+    UnavailableError = type("UnavailableError", (Exception,), {})
+    error = UnavailableError("Graph execution error:\n\n{{function_node x}} Collective ops "
+                             "is aborted by: Socket closed\nmore")
+    message = lost_worker_message(error)
+    assert "\n" not in message
+    assert "UnavailableError: Collective ops is aborted by: Socket closed" in message
+    assert "Restart every worker's command" in message
+    assert lost_worker_message(ValueError("Collective ops is aborted")) is None
+
+
+@pytest.mark.backend_free
+def test_synchronized_batch_norm_is_not_saved():
+    import keras
+
+    from keras_semppl.callbacks import SynchronizedBatchNorm
+    from keras_semppl.layers.batch_norm import BatchNormalization
+
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, BatchNormalization()(keras.layers.Dense(3)(inputs)))
+    SynchronizedBatchNorm().set_model(model)
+    norm = model.layers[-1]
+    assert norm.sync_replicas and not norm.synchronized
+    assert "sync_replicas" not in norm.get_config()
+    assert not BatchNormalization.from_config(norm.get_config()).sync_replicas
