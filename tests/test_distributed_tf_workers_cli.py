@@ -68,16 +68,25 @@ def _state(path):
     return state
 
 
+def _temporary_folder(path):
+    """TMPDIR for a job: its workers' temporary folders land under ``path``."""
+    path.mkdir()
+    return str(path)
+
+
 def _kill_worker_1_after_step_2(tmp_path, job, ckpt):
     """Starts both workers, kills worker 1 once the step-2 checkpoint exists;
     returns (seconds from the kill to worker 0's exit, worker 0's exit code)."""
     ports = [free_port(), free_port()]
     procs, logs = [], []
+    # A SIGKILLed worker leaves its temporary folder: here, inside tmp_path.
+    tmpdir = _temporary_folder(tmp_path / "tmp_killed")
     try:
         for index in range(2):
             logs.append(open(tmp_path / f"killed{index}.log", "w"))
             procs.append(subprocess.Popen(
-                [sys.executable, *job], cwd=ROOT, env=_env(TF_CONFIG=tf_config(ports, index)),
+                [sys.executable, *job], cwd=ROOT,
+                env=_env(TF_CONFIG=tf_config(ports, index), TMPDIR=tmpdir),
                 stdout=logs[-1], stderr=subprocess.STDOUT, start_new_session=True))
         deadline = time.monotonic() + 240
         while not (ckpt / "ckpt-00000002.keras").exists():
@@ -125,7 +134,8 @@ def test_killed_worker_fails_and_the_rerun_resumes_equal_to_one_process(tmp_path
     # 2. Rerun the same commands: they resume from the latest checkpoint.
     logs = [open(tmp_path / f"worker{i}.log", "w") for i in range(2)]
     try:
-        launch([sys.executable, *job], num_processes=2, timeout=300, env=_env(),
+        launch([sys.executable, *job], num_processes=2, timeout=300,
+               env=_env(TMPDIR=_temporary_folder(tmp_path / "tmp_rerun")),
                stdout=lambda i: logs[i], tf_workers=True)
     except JobFailed as error:
         raise AssertionError(f"{error}\n" + "\n".join(
@@ -140,7 +150,9 @@ def test_killed_worker_fails_and_the_rerun_resumes_equal_to_one_process(tmp_path
         assert f"resuming from {ckpt}/ckpt-00000002.keras" in text, text[-3000:]
     assert "writes into" not in texts[0]
     scratch = re.search(r"process 1 writes into (\S+)", texts[1]).group(1)
-    assert not os.path.exists(scratch), "worker 1's temporary folder was left behind"
+    assert scratch.startswith(str(tmp_path / "tmp_rerun"))
+    left = [n for n in os.listdir(tmp_path / "tmp_rerun") if n.startswith("semppl-")]
+    assert not left, f"worker 1 left its temporary folders behind: {left}"
     # Saved once: the chief's files only.
     assert sorted(os.listdir(ckpt)) == ["ckpt-00000002.keras", "ckpt-00000004.keras",
                                         "run.json"]
