@@ -9,6 +9,15 @@ most machines already have (on Linux it runs on the CPU unless installed as
 ``tensorflow[and-cuda]``), never as ``tensorflow-cpu``, which would be
 installed beside it and overwrite its files. A machine that already has
 ``tensorflow-cpu`` can add ``--no-deps`` or use requirements/constraints.txt.
+
+The one place for ``tensorflow-cpu`` is a Cloud TPU VM training on JAX:
+requirements/tpu.txt installs ``jax[tpu]`` (JAX with libtpu) and every core
+requirement with ``tensorflow-cpu`` in place of ``tensorflow`` (the build
+without accelerator support, as Keras pairs it with JAX), so that
+``tf.data`` never opens the TPU that JAX trains on; keras-semppl then goes
+in with ``--no-deps``. An extra cannot replace a core requirement, hence the
+file; ``[tpu]`` adds ``jax[tpu]`` beside the full ``tensorflow`` (see
+docs/distributed.md).
 Each backend extra adds only that backend; ``[all]`` adds every backend and
 the TFDS loader, ``[test]`` the test tools. CI and the README pin exact
 versions with ``-c requirements/constraints.txt``.
@@ -37,6 +46,9 @@ extras = {
     "tensorflow": [],  # the backend is the core requirement itself
     "jax": ["jax>=0.4.30"],
     "torch": ["torch>=2.1"],
+    # JAX on a Cloud TPU VM, beside tensorflow; requirements/tpu.txt pairs it
+    # with tensorflow-cpu instead.
+    "tpu": ["jax[tpu]>=0.4.30"],
     "tfds": ["tensorflow-datasets>=4.9", "importlib_resources"],
     # keras-cv layers as view augmentations (keras_semppl.augment.layer_adapter);
     # optional, since keras-cv pins keras-core-era dependencies.

@@ -174,16 +174,32 @@ def test_process_flags_are_checked(flags, message):
         train_plan.resolve_plan(parser.parse_args(flags))
 
 
-@pytest.mark.backend_free
-def test_semppl_train_refuses_multi_worker_with_a_pointer():
-    import argparse
+_COLLECTIVES = """
+import os, signal, sys, time
+from keras_semppl.distribute import processes
+processes.join()
+import numpy as np
+from jax.experimental import multihost_utils
+index, step = processes.process_index(), 0
+open(os.path.join(sys.argv[1], f"pid{index}"), "w").write(str(os.getpid()))
+while True:  # one all-gather of both processes per step
+    multihost_utils.process_allgather(np.array([step]))
+    step += 1
+    if index == 1 and step == 20:
+        open(os.path.join(sys.argv[1], "killed"), "w").write(repr(time.time()))
+        os.kill(os.getpid(), signal.SIGKILL)
+"""
 
-    from keras_semppl.cli import train_plan
-    from keras_semppl.cli import train_processes
 
-    parser = argparse.ArgumentParser()
-    train_plan.add_arguments(parser)
-    plan = train_plan.resolve_plan(parser.parse_args(["--distribute", "multi_worker"]))
-    with pytest.raises(SystemExit, match="--distribute multi_worker: not available from "
-                                         "semppl train yet"):
-        train_processes.join_job(plan)
+@pytest.mark.backend("jax", reason="a JAX multi-process job (in its own jax subprocesses)")
+@pytest.mark.integration
+def test_killing_a_process_mid_run_fails_the_jax_job_within_seconds(tmp_path):
+    # Two processes in a loop of collectives; process 1 dies after 20 of them.
+    with pytest.raises(JobFailed, match="process 1 of 2 was killed by signal 9"):
+        launch([sys.executable, "-c", _COLLECTIVES, str(tmp_path)], num_processes=2,
+               timeout=120, env=_env())
+    failed = time.time()
+    seconds = failed - float((tmp_path / "killed").read_text())
+    assert seconds < 10, f"the launcher took {seconds:.1f} s to fail the job"
+    assert not _pid_alive(int((tmp_path / "pid0").read_text()))
+    print(json.dumps({"kill_to_failure_seconds": round(seconds, 2)}))

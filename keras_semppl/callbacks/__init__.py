@@ -13,3 +13,4 @@ from keras_semppl.callbacks.checkpoint import fit_resumable
 from keras_semppl.callbacks.checkpoint import latest_checkpoint
 from keras_semppl.callbacks.compact_progbar import CompactProgbarLogger
 from keras_semppl.callbacks.step_projection import StepTimeProjection
+from keras_semppl.callbacks.sync_batch_norm import SynchronizedBatchNorm

@@ -167,7 +167,7 @@ class AtomicCheckpoint(keras.callbacks.Callback):
 
 
 def fit_resumable(build_model, epoch_dataset, epochs, steps_per_epoch, checkpoint_dir,
-                  every_steps=None, keep=3, callbacks=(), verbose="auto"):
+                  every_steps=None, keep=3, callbacks=(), verbose="auto", feed=None):
     """Trains for ``epochs`` epochs, resuming from the latest checkpoint if any.
 
     Args:
@@ -179,6 +179,8 @@ def fit_resumable(build_model, epoch_dataset, epochs, steps_per_epoch, checkpoin
         epochs, steps_per_epoch: the run's length.
         checkpoint_dir, every_steps, keep: see `AtomicCheckpoint`.
         callbacks: more callbacks for every `fit` call.
+        feed: optional ``(dataset) -> fit input``, applied after the skip,
+            e.g. `keras_semppl.distribute.tf_multi_worker.shard_global_batches`.
 
     Seed the process as the interrupted run did (`keras.utils.set_random_seed`)
     before calling: `tf.data`'s seeded ops also depend on the global seed.
@@ -212,6 +214,8 @@ def fit_resumable(build_model, epoch_dataset, epochs, steps_per_epoch, checkpoin
         steps = steps_per_epoch
         if epoch == start_epoch and skip:
             dataset, steps = dataset.skip(skip), steps_per_epoch - skip
+        if feed is not None:
+            dataset = feed(dataset)
         try:
             result = model.fit(dataset, initial_epoch=epoch, epochs=epoch + 1,
                                steps_per_epoch=steps, callbacks=[checkpoint, *callbacks],

@@ -4,6 +4,8 @@ PyTorch: torchrun starts the processes and sets their ranks; no flags::
 
     KERAS_BACKEND=torch torchrun --nproc-per-node 2 -m keras_semppl.cli.main train ...
 
+TensorFlow workers (``--distribute multi_worker``): `keras_semppl.cli.train_workers`.
+
 JAX: run the same command on every host, each with its own ``--process-id``
 (or with Keras' KERAS_DISTRIBUTION_* variables set instead of the flags):
 
@@ -62,11 +64,10 @@ def join_job(plan):
     """
     from keras_semppl.distribute import processes
 
-    if plan.distribute == "multi_worker":
-        raise SystemExit(
-            "--distribute multi_worker: not available from semppl train yet (its batches "
-            "need keras_semppl.distribute.tf_multi_worker.distribute_global_batches); train "
-            "several processes with KERAS_BACKEND=jax and --num-processes, or from Python.")
+    if plan.distribute == "multi_worker":  # TensorFlow workers (TF_CONFIG)
+        from keras_semppl.cli.train_workers import join_workers
+
+        return join_workers(plan)
     if not processes.requested(plan.coordinator_address, plan.num_processes,
                                plan.process_id):
         return plan
@@ -79,15 +80,19 @@ def join_job(plan):
     except (ValueError, NotImplementedError, RuntimeError) as error:
         raise SystemExit(f"semppl train, several processes: {error}") from None
     index = processes.process_index()
-    changes = {"distribute": "data_parallel"}
     print(f"process {index} of {count}")
-    if index != 0:
-        scratch = processes.scratch_folder("outputs")
-        changes.update(
-            output=f"{scratch}/model.keras",
-            plots=plan.plots and f"{scratch}/plots",
-            logdir=plan.logdir and f"{scratch}/logs",
-            report_json=plan.report_json and f"{scratch}/report.json",
-        )
-        print(f"process {index} writes into {scratch} (process 0 writes the run's files)")
-    return dataclasses.replace(plan, **changes)
+    return outputs_of_process(dataclasses.replace(plan, distribute="data_parallel"), index)
+
+
+def outputs_of_process(plan, index):
+    """The plan with, on every process but 0, its outputs in a temporary folder."""
+    if index == 0:
+        return plan
+    from keras_semppl.distribute import processes
+
+    scratch = processes.scratch_folder("outputs")
+    print(f"process {index} writes into {scratch} (process 0 writes the run's files)")
+    return dataclasses.replace(
+        plan, output=f"{scratch}/model.keras", plots=plan.plots and f"{scratch}/plots",
+        logdir=plan.logdir and f"{scratch}/logs",
+        report_json=plan.report_json and f"{scratch}/report.json")

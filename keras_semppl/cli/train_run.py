@@ -21,10 +21,13 @@ from keras_semppl.callbacks.history_io import save_history_json
 from keras_semppl.callbacks.knn_monitor import KNNMonitor
 from keras_semppl.callbacks.run_record import check_run_record
 from keras_semppl.callbacks.step_projection import StepTimeProjection
+from keras_semppl.callbacks.sync_batch_norm import SynchronizedBatchNorm
 from keras_semppl.cli.train_processes import join_job
 from keras_semppl.data.pipeline import make_training_dataset
 from keras_semppl.data.sources import resolve_dataset
 from keras_semppl.distribute import resolve_distribution
+from keras_semppl.distribute.tf_multi_worker import lost_worker_message
+from keras_semppl.distribute.tf_multi_worker import shard_global_batches
 from keras_semppl.encoders.resnet import resnet18
 from keras_semppl.encoders.resnet import resnet50
 from keras_semppl.encoders.small_convnet import small_convnet
@@ -82,18 +85,27 @@ def epoch_seed(seed, epoch):
     return int(seed) * 100003 + int(epoch) + 1
 
 
-def training_dataset(plan, data, view_fn, seed=None):
-    """(tf.data batches of views, steps per epoch); ``seed`` overrides the plan's."""
-    repeat = plan.steps_per_epoch is not None
-    try:
-        dataset = make_training_dataset(
-            data.images, data.labels, plan.batch_size, view_fn, true_labels=data.true_labels,
-            seed=plan.seed if seed is None else seed,
-            labelled_per_batch=plan.labelled_per_batch,
-            num_classes=data.num_classes, repeat=repeat)
-    except ValueError as error:
-        raise SystemExit(f"--batch-size/--labelled-per-batch: {error}") from None
-    return dataset, plan.steps_per_epoch if repeat else int(dataset.cardinality())
+def training_dataset(plan, data, view_fn, seed=None, repeat=False):
+    """(tf.data batches of views, steps per epoch); ``seed`` overrides the plan's.
+
+    The batches repeat with --steps-per-epoch or ``repeat``; an epoch is
+    one pass over the unlabelled examples unless --steps-per-epoch says.
+    """
+    def make(repeat):
+        try:
+            return make_training_dataset(
+                data.images, data.labels, plan.batch_size, view_fn,
+                true_labels=data.true_labels, seed=plan.seed if seed is None else seed,
+                labelled_per_batch=plan.labelled_per_batch,
+                num_classes=data.num_classes, repeat=repeat)
+        except ValueError as error:
+            raise SystemExit(f"--batch-size/--labelled-per-batch: {error}") from None
+
+    if plan.steps_per_epoch is not None:
+        return make(True), plan.steps_per_epoch
+    one_pass = make(False)
+    steps = int(one_pass.cardinality())
+    return (make(True) if repeat else one_pass), steps
 
 
 def distribution(plan):
@@ -106,13 +118,17 @@ def distribution(plan):
     return engine
 
 
-def fit_semppl(plan, data, dataset, views, steps_per_epoch, epoch_dataset=None):
+def fit_semppl(plan, data, dataset, views, steps_per_epoch, epoch_dataset=None, feed=None,
+               sync_batch_norm=False):
     """Builds, compiles and fits SemPPL; call inside the distribution scope.
 
     With ``--augment-on device`` the model augments the views itself
     (`DeviceViews` of the plan's ``views``). With ``--checkpoint-dir``,
     ``epoch_dataset(epoch)`` gives each epoch's batches and training resumes
     from the latest checkpoint (`keras_semppl.callbacks.fit_resumable`).
+    ``feed``: None, or ``(repeated batches) -> fit input`` (TensorFlow
+    workers: each replica's rows of every global batch). ``sync_batch_norm``:
+    the encoders' BatchNorm uses the global batch (`SynchronizedBatchNorm`).
 
     Returns:
         (model, history dict, seconds).
@@ -135,6 +151,8 @@ def fit_semppl(plan, data, dataset, views, steps_per_epoch, epoch_dataset=None):
 
     callbacks = tensorboard_callbacks(plan, data) + projection_callbacks(
         plan, total_steps, steps_per_epoch)
+    if sync_batch_norm:
+        callbacks.insert(0, SynchronizedBatchNorm())
     start = time.time()
     if plan.checkpoint_dir is not None:
         _check_same_run(plan)
@@ -144,19 +162,24 @@ def fit_semppl(plan, data, dataset, views, steps_per_epoch, epoch_dataset=None):
         model, history = fit_resumable(
             build, epoch_dataset, plan.epochs, steps_per_epoch, plan.checkpoint_dir,
             every_steps=plan.checkpoint_every_steps, keep=plan.keep, verbose=plan.verbose,
-            callbacks=callbacks)
+            callbacks=callbacks, feed=feed)
         return model, history, time.time() - start
     model = build()
-    history = model.fit(dataset, epochs=plan.epochs, verbose=plan.verbose,
-                        steps_per_epoch=plan.steps_per_epoch, callbacks=callbacks)
+    repeated = plan.steps_per_epoch is not None or feed is not None
+    history = model.fit(dataset if feed is None else feed(dataset), epochs=plan.epochs,
+                        verbose=plan.verbose,
+                        steps_per_epoch=steps_per_epoch if repeated else None,
+                        callbacks=callbacks)
     return model, history.history, time.time() - start
 
 
 # Plan fields that may change between a run and its resumption.
+# The engine only splits the global batch, so a run may resume under another
+# distribution or process count.
 _FREE_ON_RESUME = ("verbose", "output", "plots", "report_json", "baseline", "classical",
                    "logdir", "checkpoint_dir", "checkpoint_every_steps", "keep",
                    "coordinator_address", "num_processes", "process_id", "preset",
-                   "training_budget_minutes")
+                   "training_budget_minutes", "distribute", "tpu")
 
 
 def _check_same_run(plan):
@@ -279,22 +302,36 @@ def _run(plan):
         raise SystemExit(f"--augment-on device: the images ({data.images.shape[1]} px) must "
                          f"have the large view side ({size} px); pass --image-size {size}.")
     view_fn = make_view_fn(views, seed=plan.seed, placement=plan.augment_on)
-    dataset, steps_per_epoch = training_dataset(plan, data, view_fn)
     engine = distribution(plan)
     print(f"distribution: {engine.description}")
+    workers = engine.name == "multi_worker"
+    feed = None
+    if workers:  # each replica's rows of every (repeated) global batch
+        def feed(batches):
+            return shard_global_batches(engine.engine, batches, plan.batch_size)
+    dataset, steps_per_epoch = training_dataset(plan, data, view_fn, repeat=workers)
 
     def epoch_dataset(epoch):
-        return training_dataset(plan, data, view_fn, seed=epoch_seed(plan.seed, epoch))[0]
+        return training_dataset(plan, data, view_fn, seed=epoch_seed(plan.seed, epoch),
+                                repeat=workers)[0]
 
     try:
         with engine.scope():
-            model, history, seconds = fit_semppl(plan, data, dataset, views, steps_per_epoch,
-                                                 epoch_dataset=epoch_dataset)
+            # Several TensorFlow replicas: BatchNorm over the global batch, as on one device.
+            model, history, seconds = fit_semppl(
+                plan, data, dataset, views, steps_per_epoch, epoch_dataset=epoch_dataset,
+                feed=feed, sync_batch_norm=engine.backend == "tensorflow"
+                and engine.num_replicas > 1)
     except DivergenceError as error:
         kept = f" {plan.output} was left as it was." if os.path.exists(plan.output) else ""
         raise SystemExit(f"semppl train: {error} Nothing was saved.{kept}") from None
     except CheckpointError as error:
         raise SystemExit(f"semppl train: --checkpoint-dir: {error}") from None
+    except Exception as error:
+        lost = workers and lost_worker_message(error)
+        if not lost:
+            raise
+        raise SystemExit(f"semppl train: {lost}") from None
     if history:
         # Beside the model, so that `semppl plot --model OUTPUT` finds it.
         save_history_json(history, history_path_for_model(plan.output))

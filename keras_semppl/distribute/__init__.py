@@ -14,8 +14,8 @@ Engines (never a home-made one):
   (hosts): `keras_semppl.distribute.processes.join` on every process first
   (or ``multi_host=True``), then the devices of all processes form one mesh.
 * TensorFlow: `tf.distribute.MirroredStrategy` (one machine, several GPUs),
-  `MultiWorkerMirroredStrategy` (``"multi_worker"``, TF_CONFIG set; feed it
-  `tf_multi_worker.distribute_global_batches`) and
+  `MultiWorkerMirroredStrategy` (``"multi_worker"``, TF_CONFIG set, one per
+  program; feed it `tf_multi_worker.distribute_global_batches`) and
   `TPUStrategy` (``"tpu"``). The SemPPL trainer all-gathers the labelled
   target projections before the queue write and draws negatives and semantic
   positives from the global batch, so every replica holds the queue a single
@@ -129,7 +129,7 @@ def _tf_plan(name, tpu):
         from keras_semppl.distribute import tf_multi_worker
 
         tf_multi_worker.apply()  # Keras' fit fails there without it (see that module)
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        strategy = tf_multi_worker.strategy()
     elif name == "tpu":
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or "")
         tf.config.experimental_connect_to_cluster(resolver)

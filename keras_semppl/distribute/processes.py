@@ -1,9 +1,10 @@
 """One training job over several processes: join it, who writes, shards.
 
-JAX below; PyTorch: the job is the one torchrun started (RANK, WORLD_SIZE,
-MASTER_ADDR set), `join` initialises its torch.distributed group
-(`keras_semppl.distribute.torch_processes`), and the rest (who writes,
-scratch folders, the batch check) is the same.
+JAX below; TensorFlow workers register here once their strategy is made
+(`keras_semppl.cli.train_workers`); PyTorch: the job is the one torchrun
+started (RANK, WORLD_SIZE, MASTER_ADDR set), `join` initialises its
+torch.distributed group (`keras_semppl.distribute.torch_processes`), and
+the rest (who writes, scratch folders, the batch check) is the same.
 
 Every process runs the same program (SPMD). After `join`, JAX sees the
 devices of all processes; `keras.distribution.DataParallel` over them
@@ -31,6 +32,11 @@ sends the other processes' outputs to a temporary folder
 or set Keras' own variables KERAS_DISTRIBUTION_JOB_ADDRESSES,
 KERAS_DISTRIBUTION_NUM_PROCESSES and KERAS_DISTRIBUTION_PROCESS_ID and call
 ``join()``. `keras_semppl.distribute.launch` starts N local processes so.
+
+TensorFlow workers (`MultiWorkerMirroredStrategy`) join when the strategy
+is made; `resolve_distribution("multi_worker")` records the worker's place
+(`set_tf_worker`), so that `process_index`, `is_chief` and `scratch_folder`
+answer for them as for JAX processes (the chief, task 0, is process 0).
 """
 
 import os
@@ -40,6 +46,7 @@ ENV_VARS = ("KERAS_DISTRIBUTION_JOB_ADDRESSES", "KERAS_DISTRIBUTION_NUM_PROCESSE
 
 _joined = False
 _scratch = {}  # name -> folder of scratch_folder
+_tf_worker = None  # (index, count) of this TensorFlow worker, once its strategy exists
 
 
 def _torch():
@@ -104,6 +111,14 @@ def join(coordinator_address=None, num_processes=None, process_id=None):
     return process_count()
 
 
+def set_tf_worker(index, count):
+    """Records this process as worker ``index`` of ``count`` of a TensorFlow job."""
+    global _tf_worker
+    if not 0 <= index < count:
+        raise ValueError(f"index must be in [0, {count}); got {index}.")
+    _tf_worker = (int(index), int(count))
+
+
 def _jax():
     import keras
 
@@ -122,6 +137,8 @@ def process_count():
     torch_processes = _torch()
     if torch_processes is not None:
         return torch_processes.world_size()
+    if _tf_worker is not None:
+        return _tf_worker[1]
     jax = _jax()
     return 1 if jax is None else jax.process_count()
 
@@ -131,6 +148,8 @@ def process_index():
     torch_processes = _torch()
     if torch_processes is not None:
         return torch_processes.rank()
+    if _tf_worker is not None:
+        return _tf_worker[0]
     jax = _jax()
     return 0 if jax is None else jax.process_index()
 
@@ -146,7 +165,7 @@ def scratch_folder(name):
     Saving a model reads every variable, a collective step in a JAX
     multi-process job: every process must save at the same points, and the
     ones that are not process 0 save here (TensorFlow's multi-worker guide
-    asks the same). Made on first use, removed when the process exits.
+    asks the same of its workers). Made on first use, removed when the process exits.
     """
     if name not in _scratch:
         import atexit

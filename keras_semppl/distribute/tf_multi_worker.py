@@ -7,8 +7,11 @@ trainer (keras-team/keras#20585, tensorflow/tensorflow#72388):
 1. ``_maybe_symbolic_build`` builds the model from the first batch of the
    distributed iterator; with one replica per worker the batch is a mix of
    ``PerReplica`` values and tensors, which it passes on as they are
-   (``Attempt to convert a value (PerReplica...)``). Fix: build from this
-   worker's first local replica (only shapes matter to the build).
+   (``Attempt to convert a value (PerReplica...)``). Fix: build from zeros
+   shaped as this worker's first local replica's batch (only shapes matter
+   to the build). Not iterating also keeps the data order: ``fit`` then
+   starts a new iterator, and a dataset that reshuffles on every iteration
+   would train on its second shuffle, unlike a run without a strategy.
 2. ``reduce_per_replica`` averages every logged value with
    ``strategy.reduce("MEAN", v, axis=0)``, which fails on scalar metrics
    (``Invalid reduction dimension 0``). Fix: reduce scalars with ``axis=None``.
@@ -16,9 +19,17 @@ trainer (keras-team/keras#20585, tensorflow/tensorflow#72388):
 `apply()` installs both on the Keras versions listed in ``AFFECTED`` only
 (a test fails when a newer Keras is installed, to re-check upstream). It
 changes nothing outside a multi-worker strategy.
+
+`strategy()` makes the program's one strategy (TensorFlow configures its
+collectives once) and records the worker's place for
+`keras_semppl.distribute.processes`; `shard_global_batches` feeds it.
 """
 
+import re
+
 import keras
+
+_strategy = None
 
 #: Keras versions whose TensorFlow trainer needs the fixes (checked by hand).
 AFFECTED = ("3.15.1",)
@@ -58,18 +69,26 @@ def apply():
 
         return tf.nest.map_structure(reduce, values)
 
+    def local_spec(spec):  # a spec of one local replica's value
+        specs = getattr(spec, "_value_specs", None)
+        return specs[0] if specs else spec
+
     def maybe_symbolic_build(self, iterator=None, data_batch=None):
         strategy = self._distribute_strategy
         if strategy is None or not multi_worker(strategy) or iterator is None:
             return original_build(self, iterator=iterator, data_batch=data_batch)
-        for _, _, it in iterator:
-            batch = next(it)
-            break
-        else:
-            return None
-        local = tf.nest.map_structure(
-            lambda x: strategy.experimental_local_results(x)[0]
-            if isinstance(x, tf.distribute.DistributedValues) else x, batch)
+        specs = tf.nest.map_structure(local_spec, iterator._distributed_dataset.element_spec)
+        if all(s.shape.is_fully_defined() for s in tf.nest.flatten(specs)):
+            local = tf.nest.map_structure(lambda s: tf.zeros(s.shape, s.dtype), specs)
+        else:  # no static shape: build from the first batch, as Keras does
+            for _, _, it in iterator:
+                batch = next(it)
+                break
+            else:
+                return None
+            local = tf.nest.map_structure(
+                lambda x: strategy.experimental_local_results(x)[0]
+                if isinstance(x, tf.distribute.DistributedValues) else x, batch)
         with strategy.scope():
             self._symbolic_build(data_batch=local)
         return None
@@ -78,6 +97,72 @@ def apply():
     tf_trainer.TensorFlowTrainer._maybe_symbolic_build = maybe_symbolic_build
     _applied = True
     return True
+
+
+def strategy():
+    """This program's `MultiWorkerMirroredStrategy` (made on the first call).
+
+    Reads TF_CONFIG, joins the cluster (waiting for every worker) and records
+    this worker with `processes.set_tf_worker`: the chief (task "chief", or
+    worker 0 when there is none) is process 0. A worker that dies or stops
+    answering makes the others' next collective fail (TensorFlow's
+    coordination service: a closed connection at once, missed heartbeats
+    within seconds) instead of waiting forever.
+    """
+    global _strategy
+    if _strategy is None:
+        import tensorflow as tf
+
+        from keras_semppl.distribute import processes
+
+        made = tf.distribute.MultiWorkerMirroredStrategy()
+        resolver = made.cluster_resolver
+        cluster = resolver.cluster_spec().as_dict() if resolver is not None else {}
+        chiefs = len(cluster.get("chief", ()))
+        count = chiefs + len(cluster.get("worker", ()))
+        if count > 1:
+            task_type, task_id = resolver.task_type, int(resolver.task_id or 0)
+            index = task_id if task_type == "chief" else chiefs + task_id
+            processes.set_tf_worker(index, count)
+        _strategy = made
+    return _strategy
+
+
+def shard_global_batches(strategy, batches, global_batch_size):
+    """A `tf.distribute.DistributedDataset` of a dataset already in global batches.
+
+    Replica r of R gets rows [r * b, (r + 1) * b) of every global batch,
+    b = global_batch_size / R, with a static batch size; each worker keeps
+    only its replicas' rows (every worker builds the whole global batch, as
+    Keras' per-process sharding on JAX does).
+
+    Args:
+        strategy: a `tf.distribute` strategy (several workers or one).
+        batches: a `tf.data.Dataset` of nested tensors whose first axis is
+            ``global_batch_size`` (static); infinite, or give `fit` a
+            ``steps_per_epoch`` no larger than its length.
+        global_batch_size: B, a multiple of ``strategy.num_replicas_in_sync``.
+    """
+    import tensorflow as tf
+
+    replicas = strategy.num_replicas_in_sync
+    if global_batch_size % replicas:
+        raise ValueError(f"global_batch_size {global_batch_size} must be a multiple of the "
+                         f"{replicas} replicas.")
+    per_replica = global_batch_size // replicas
+
+    def worker_dataset(context):
+        local = replicas // context.num_input_pipelines  # replicas of this worker
+        first = context.input_pipeline_id * local * per_replica
+
+        def mine(batch):  # (B, ...) -> this worker's (L, b, ...)
+            return tf.nest.map_structure(
+                lambda t: tf.reshape(t[first:first + local * per_replica],
+                                     [local, per_replica, *t.shape[1:]]), batch)
+
+        return batches.map(mine).unbatch()
+
+    return strategy.distribute_datasets_from_function(worker_dataset)
 
 
 def distribute_global_batches(strategy, examples, global_batch_size):
@@ -96,21 +181,22 @@ def distribute_global_batches(strategy, examples, global_batch_size):
             longer static; give `fit` a ``steps_per_epoch``.
         global_batch_size: B, a multiple of ``strategy.num_replicas_in_sync``.
     """
-    import tensorflow as tf
+    return shard_global_batches(
+        strategy, examples.batch(global_batch_size, drop_remainder=True), global_batch_size)
 
-    replicas = strategy.num_replicas_in_sync
-    if global_batch_size % replicas:
-        raise ValueError(f"global_batch_size {global_batch_size} must be a multiple of the "
-                         f"{replicas} replicas.")
-    per_replica = global_batch_size // replicas
 
-    def worker_dataset(context):
-        local = replicas // context.num_input_pipelines  # replicas of this worker
-        first = context.input_pipeline_id * local
-        # (R, b, ...) per global batch -> this worker's (L, b, ...) -> L batches.
-        groups = examples.batch(per_replica, drop_remainder=True).batch(
-            replicas, drop_remainder=True)
-        mine = groups.map(lambda g: tf.nest.map_structure(lambda t: t[first:first + local], g))
-        return mine.unbatch()
+#: TensorFlow errors raised in a worker whose peer died or stopped answering.
+_LOST = ("UnavailableError", "DeadlineExceededError", "CancelledError", "AbortedError")
 
-    return strategy.distribute_datasets_from_function(worker_dataset)
+
+def lost_worker_message(error):
+    """One line for an error raised because another worker was lost, else None."""
+    if type(error).__name__ not in _LOST:
+        return None
+    text = re.sub(r"\{\{[^}]*\}\}", "", str(error))  # TensorFlow's node tags
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    cause = next((line for line in lines if "aborted" in line.lower()), lines[-1] if lines
+                 else "")
+    return (f"a worker of the TensorFlow job was lost ({type(error).__name__}: {cause}); "
+            "this worker stopped too. Restart every worker's command (with "
+            "--checkpoint-dir the job resumes from its latest checkpoint).")

@@ -62,6 +62,14 @@ class BatchNormalization(keras.layers.BatchNormalization):
         if fused not in (None, True, False):
             raise ValueError(f"BatchNormalization fused must be None, True or False; got {fused!r}.")
         self.fused = fused
+        # Set by `keras_semppl.callbacks.SynchronizedBatchNorm` for one run;
+        # unlike `synchronized`, not saved (a saved model loads on any backend).
+        self.sync_replicas = False
+
+    def _moments(self, inputs, mask):
+        if mask is None and self.sync_replicas and not self.synchronized:
+            return keras.ops.moments(inputs, axes=self._reduction_axes, synchronized=True)
+        return super()._moments(inputs, mask)
 
     def _syncs_replicas(self):
         """True when the statistics must be those of several replicas' batches."""
@@ -77,7 +85,8 @@ class BatchNormalization(keras.layers.BatchNormalization):
         return super()._moments(inputs, mask)
 
     def _fused_kernel(self, inputs, mask):
-        if self.fused is False or mask is not None or self._syncs_replicas() or self.renorm:
+        if self.fused is False or mask is not None or self._syncs_replicas() or self.renorm \
+                or self.sync_replicas:
             kernel = None
         else:
             kernel = _kernel_module()
