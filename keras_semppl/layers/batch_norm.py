@@ -66,10 +66,6 @@ class BatchNormalization(keras.layers.BatchNormalization):
         # unlike `synchronized`, not saved (a saved model loads on any backend).
         self.sync_replicas = False
 
-    def _moments(self, inputs, mask):
-        if mask is None and self.sync_replicas and not self.synchronized:
-            return keras.ops.moments(inputs, axes=self._reduction_axes, synchronized=True)
-        return super()._moments(inputs, mask)
 
     def _syncs_replicas(self):
         """True when the statistics must be those of several replicas' batches."""
@@ -82,6 +78,9 @@ class BatchNormalization(keras.layers.BatchNormalization):
     def _moments(self, inputs, mask):
         if keras.backend.backend() == "torch" and self.synchronized and mask is None:
             return replicas.global_moments(inputs, self._reduction_axes)
+        if mask is None and self.sync_replicas and not self.synchronized:
+            # `SynchronizedBatchNorm` (TensorFlow strategies): the global batch's.
+            return keras.ops.moments(inputs, axes=self._reduction_axes, synchronized=True)
         return super()._moments(inputs, mask)
 
     def _fused_kernel(self, inputs, mask):
