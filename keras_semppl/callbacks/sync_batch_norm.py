@@ -1,4 +1,5 @@
-"""Global-batch BatchNorm statistics for one run under a TensorFlow strategy."""
+"""Global-batch BatchNorm statistics for one run over several replicas
+(TensorFlow strategies, torch's data-parallel processes)."""
 
 import keras
 
@@ -9,10 +10,11 @@ class SynchronizedBatchNorm(keras.callbacks.Callback):
     """Makes every `keras_semppl.layers.BatchNormalization` of the model use
     the statistics of the global batch (summed over all replicas) in training.
 
-    Under a TensorFlow strategy with several replicas each replica otherwise
+    Under a TensorFlow strategy with several replicas, or in torch's
+    data-parallel `fit` over several processes, each replica otherwise
     normalises its own rows. The switch is not saved: the model's files stay
-    loadable on every backend, and a resumed run sets it again. Use it only
-    with the TensorFlow backend.
+    loadable on every backend, and a resumed run sets it again. A no-op on
+    JAX, whose step already sees the global batch.
     """
 
     def set_model(self, model):

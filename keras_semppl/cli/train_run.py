@@ -317,10 +317,11 @@ def _run(plan):
 
     try:
         with engine.scope():
-            # Several TensorFlow replicas: BatchNorm over the global batch, as on one device.
+            # Several replicas (TensorFlow strategies, torch processes): BatchNorm
+            # over the global batch, as on one device and as JAX's step sees it.
             model, history, seconds = fit_semppl(
                 plan, data, dataset, views, steps_per_epoch, epoch_dataset=epoch_dataset,
-                feed=feed, sync_batch_norm=engine.backend == "tensorflow"
+                feed=feed, sync_batch_norm=engine.backend in ("tensorflow", "torch")
                 and engine.num_replicas > 1)
     except DivergenceError as error:
         kept = f" {plan.output} was left as it was." if os.path.exists(plan.output) else ""

@@ -69,14 +69,15 @@ class BatchNormalization(keras.layers.BatchNormalization):
 
     def _syncs_replicas(self):
         """True when the statistics must be those of several replicas' batches."""
-        if not self.synchronized:
+        if not (self.synchronized or self.sync_replicas):
             return False
         if keras.backend.backend() == "torch":
             return replicas.num_replicas_in_sync() > 1
         return True
 
     def _moments(self, inputs, mask):
-        if keras.backend.backend() == "torch" and self.synchronized and mask is None:
+        if keras.backend.backend() == "torch" and mask is None and (
+                self.synchronized or self.sync_replicas):
             return replicas.global_moments(inputs, self._reduction_axes)
         if mask is None and self.sync_replicas and not self.synchronized:
             # `SynchronizedBatchNorm` (TensorFlow strategies): the global batch's.
