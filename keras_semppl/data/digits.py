@@ -45,7 +45,7 @@ TEST_SPLIT_SEED = 20230501
 SCREENED_SEEDS = (0, 1, 2, 10, 11)
 
 
-def test_split(targets, fraction):
+def fixed_test_split(targets, fraction):
     """Indices (train, test) of the fixed digits test split.
 
     Every class c sends round(fraction * n_c) examples to the test split,
@@ -78,14 +78,14 @@ def load_digits(image_size=32, val_fraction=0.2, label_fraction=0.1,
     """Digits as a semi-supervised problem, scored on a fixed test split.
 
     A stratified split keeps `val_fraction` of every class as the test set
-    (`test_split`: with the default fraction, digits no earlier choice of
-    this project's defaults was scored on). It does not depend on `seed`:
+    (`fixed_test_split`: with the default fraction, digits no earlier choice
+    of this project's defaults was scored on). It does not depend on `seed`:
     seeds vary which training examples keep their label (and the caller's
-    initialisation), never which images are scored. In the training part, the same number of
-    examples per class keeps its label (`labels_per_class`, or
-    round(label_fraction * N_train / 10)) and the rest get -1. With the
-    defaults: 1,438 training examples of which 140 labelled (14 per class),
-    359 test examples.
+    initialisation), never which images are scored. In the training part,
+    the same number of examples per class keeps its label
+    (`labels_per_class`, or round(label_fraction * N_train / 10)) and the
+    rest get -1. With the defaults: 1,438 training examples of which 140
+    labelled (14 per class), 359 test examples.
 
     With ``holdout="validation"`` the test images are left out altogether
     and the held-out set is carved from the unlabelled training examples
@@ -99,7 +99,7 @@ def load_digits(image_size=32, val_fraction=0.2, label_fraction=0.1,
     if holdout not in HOLDOUTS:
         raise ValueError(f"`holdout` must be one of {HOLDOUTS}; got {holdout!r}.")
     images, targets = digits_images(image_size, channels)
-    train_index, test_index = test_split(targets, val_fraction)
+    train_index, test_index = fixed_test_split(targets, val_fraction)
     true_labels = targets[train_index]
     labels = select_labelled(true_labels, NUM_CLASSES, label_fraction,
                              labels_per_class, seed=(seed, 1))

@@ -93,7 +93,7 @@ def resolve_dataset(spec, data_dir=None, image_size=None, label_fraction=None,
     data = _load(spec, data_dir, image_size, label_fraction, labels_per_class, seed,
                  val_fraction, unlabelled_dir, skip_corrupt, holdout)
     if holdout == "validation" and spec != "digits":  # digits carves its own
-        data = carve_validation(data, val_fraction or 0.1, seed=(seed, 2))
+        data = carve_validation(data, val_fraction, seed=(seed, 2))
     return data
 
 
