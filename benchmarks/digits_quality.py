@@ -120,7 +120,8 @@ def headline(runs):
 
 def markdown(table, seeds, runs, command):
     lines = [f"Command: `{command}`", "",
-             f"Seeds: {', '.join(map(str, seeds))} (each a different split and label draw).", "",
+             f"Seeds: {', '.join(map(str, seeds))} (each a different label draw and "
+             "initialisation; the same test digits for every seed).", "",
              "| method | protocol | mean | std | per seed |", "|---|---|---|---|---|"]
     for method, protocols in table.items():
         for protocol, values in protocols.items():

@@ -144,11 +144,12 @@ def add_arguments(parser):
     parser.add_argument("--keep", type=int, default=3, metavar="K",
                         help="with --checkpoint-dir, keep the newest K checkpoints (default 3).")
     parser.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=None,
-                        help="train the supervised baseline (default: yes; "
-                             "--no-baseline skips it).")
+                        help="train the supervised baseline, the same encoder with its own "
+                             "cross-validated recipe (default: yes; --no-baseline skips it).")
     parser.add_argument("--classical", action=argparse.BooleanOptionalAction, default=None,
                         help="report the raw-pixel baselines (k-NN, logistic regression, "
-                             "LabelSpreading; default: yes; --no-classical skips them).")
+                             "RBF SVM, LabelSpreading, each tuned by cross-validation on the "
+                             "labels; default: yes; --no-classical skips them).")
     parser.add_argument("--report-json", default=None, metavar="PATH",
                         help="also write the final report (the last printed line) to PATH.")
     parser.add_argument("--distribute", default="none", choices=DISTRIBUTION_NAMES,
