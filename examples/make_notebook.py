@@ -42,9 +42,20 @@ def repository_url():
     return match.group(1)
 
 
+def tpu_requirements():
+    """The packages of requirements/tpu.txt (the one place they are written)."""
+    lines = (REPO / "requirements" / "tpu.txt").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
 #: What the set-up cell installs when `keras_semppl` is not installed, with
 #: the chosen backend as the extra.
 PIP_SPEC = f"keras-semppl[{{BACKEND}}] @ git+{repository_url()}"
+#: On a TPU runtime: JAX with libtpu and the core requirements with
+#: tensorflow-cpu (tf.data never opens the TPU), then keras-semppl without
+#: dependencies.
+TPU_PACKAGES = tpu_requirements()
+TPU_SPEC = f"keras-semppl @ git+{repository_url()}"
 
 #: Between the title and the set-up cell: how to run the notebook.
 RUN_NOTE = """\
@@ -52,8 +63,8 @@ RUN_NOTE = """\
 backend (edit `BACKEND` there to choose one), installs keras-semppl with that
 backend's extra if it is missing, and says so if Colab must restart the
 session afterwards (Runtime > Restart session, then run from the top; the
-install is kept). On Colab choose a CPU or GPU runtime: a TPU runtime is not
-supported by this notebook yet."""
+install is kept). On a Colab TPU runtime it trains with JAX on the TPU and
+installs TensorFlow as `tensorflow-cpu`, for the input pipeline only."""
 
 SETUP_CELL = f'''\
 # Set-up. The one place that sets the Keras backend: "jax", "tensorflow" or
@@ -88,9 +99,13 @@ def runtime():
 
 RUNTIME = runtime()
 if RUNTIME == "tpu":
-    raise SystemExit(
-        "This is a TPU runtime, which keras-semppl does not support yet. Switch to a GPU "
-        "or CPU runtime (Runtime > Change runtime type), then run this cell again.")
+    # JAX trains on the TPU; TensorFlow serves tf.data only.
+    BACKEND = BACKEND or os.environ.get("KERAS_BACKEND") or "jax"
+    if BACKEND != "jax":
+        raise SystemExit(
+            f"BACKEND={{BACKEND!r}}: on a TPU runtime keras-semppl trains with JAX; set "
+            "BACKEND = \\"jax\\" (or leave it empty), or switch to a GPU or CPU runtime "
+            "(Runtime > Change runtime type), then run this cell again.")
 BACKEND = BACKEND or os.environ.get("KERAS_BACKEND") or next(
     (name for name in ("jax", "tensorflow", "torch") if installed(name)), "tensorflow")
 if BACKEND not in ("jax", "tensorflow", "torch"):
@@ -118,6 +133,13 @@ if not installed("keras_semppl"):
     spec = (os.environ.get("SEMPPL_PIP_SPEC")
             or f"{PIP_SPEC}")
     options = shlex.split(os.environ.get("SEMPPL_PIP_OPTIONS", ""))
+    if RUNTIME == "tpu":
+        spec = os.environ.get("SEMPPL_PIP_SPEC") or "{TPU_SPEC}"
+        packages = {TPU_PACKAGES!r}
+        print(f"installing {{' '.join(packages)}}, then {{spec}} without dependencies")
+        subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", *options,
+                               *packages])
+        options = [*options, "--no-deps"]
     print(f"installing {{spec}}")
     subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", *options, spec])
     importlib.invalidate_caches()

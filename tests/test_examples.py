@@ -204,10 +204,21 @@ def test_notebook_setup_cell_chooses_the_backend_and_installs_only_a_missing_pac
                               KERAS_BACKEND="jax")
     assert missing.returncode != 0 and "installing" not in missing.stdout
     assert 'pip install "keras-semppl[jax]"' in missing.stderr, missing.stderr[-2000:]
-    # A TPU runtime: stop and say what to do.
+    # A TPU runtime: JAX, whatever else is installed; another backend is refused.
     tpu = _run_setup_cell(sys.executable, source, env=env, COLAB_TPU_ADDR="10.0.0.2:8470")
-    assert tpu.returncode != 0
-    assert "TPU runtime" in tpu.stderr and "Change runtime type" in tpu.stderr, tpu.stderr
+    assert tpu.returncode == 0, tpu.stderr[-2000:]
+    assert "Keras backend: jax (tpu runtime)" in tpu.stdout
+    other = _run_setup_cell(sys.executable, source, env=env, COLAB_TPU_ADDR="10.0.0.2:8470",
+                            KERAS_BACKEND="torch")
+    assert other.returncode != 0
+    assert "TPU runtime" in other.stderr and "trains with JAX" in other.stderr, other.stderr
+    # Its install: requirements/tpu.txt's packages (tensorflow-cpu, jax[tpu]),
+    # then keras-semppl without dependencies (not run here: no TPU, no network).
+    packages = [line for line in (REPO / "requirements" / "tpu.txt").read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+    assert any(p.startswith("tensorflow-cpu==") for p in packages)
+    assert any(p.startswith("jax[tpu]") for p in packages)
+    assert repr(packages) in source and '"--no-deps"' in source
 
 
 # Runs in the fresh venv: executes the notebook and writes it back with outputs.
