@@ -27,6 +27,8 @@ BatchNorm follows TensorFlow's rule: a layer with ``synchronized=True``
 (the heads', by SemPPL's ``sync_batch_norm=True``) normalises with the
 global batch's statistics; any other layer with its process' rows, its
 moving statistics averaged over the processes after every step.
+`semppl train` switches every BatchNorm to the global batch's statistics
+(`keras_semppl.callbacks.SynchronizedBatchNorm`), as on TensorFlow.
 
 A collective that fails (a process of the job died) raises a RuntimeError
 naming this process, instead of leaving the traceback of the transport.
