@@ -24,6 +24,11 @@ and ``OUT/<method>_finetuned.keras`` (encoder + linear head, the chosen recipe).
     KERAS_BACKEND=tensorflow python benchmarks/cifar10_quality.py \\
         --labels-per-class 50 --epochs 7 --archive cifar10-train.tar.gz
 
+``--methods`` trains, evaluates and reports only the named methods (a
+comma-separated subset of semppl, no_semantic_positives, supervised; default
+all three), e.g. ``--methods semppl`` to re-run SemPPL alone against an
+earlier run's other rows.
+
 ``--reuse-encoders`` skips training and recomputes every protocol for the
 encoders an earlier run saved under ``--out`` (same split and seed).
 
@@ -82,6 +87,9 @@ def parse_args(argv=None):
     p.add_argument("--reuse-encoders", action="store_true",
                    help="skip training: recompute every protocol for the encoders saved by an "
                         "earlier run with the same --out, split and seed.")
+    p.add_argument("--methods", default=",".join(METHODS),
+                   help=f"comma-separated methods to train, evaluate and report, a subset of "
+                        f"{','.join(METHODS)} (default: all).")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=str(HERE / "results" / "cifar10_quality"),
                    help="output stem: OUT.json, OUT.md and the folder OUT/ of .keras files.")
@@ -90,12 +98,25 @@ def parse_args(argv=None):
     p.add_argument("--score-labels-per-class", type=int, default=50,
                    help="with --score: labelled images per class for k-NN and the probe.")
     args = p.parse_args(argv)
+    args.methods = parse_methods(p, args.methods)
     if args.score is None and not args.archive:
         p.error("--archive: give the CIFAR-10 training tar.gz (or set $SEMPPL_CIFAR_TAR).")
     for name in ("labels_per_class", "epochs", "batch_size", "labelled_per_batch"):
         if getattr(args, name) <= 0:
             p.error(f"--{name.replace('_', '-')} must be positive; got {getattr(args, name)}.")
     return args
+
+
+def parse_methods(parser, text):
+    """The methods named in ``text`` (comma-separated), in METHODS' order."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = sorted({n for n in names if n not in METHODS})
+    if unknown:
+        parser.error(f"--methods: unknown method(s) {', '.join(unknown)}; choose from "
+                     f"{', '.join(METHODS)}.")
+    if not names:
+        parser.error(f"--methods: name at least one of {', '.join(METHODS)}.")
+    return tuple(m for m in METHODS if m in names)
 
 
 def extract(archive, root):
@@ -153,8 +174,8 @@ def load_split(args):
 
 
 def train_methods(args, images, labels, dataset, view_fn, queue_size, steps, widths):
-    """Trains (a), (b) and (c) for ``steps`` steps each; returns
-    ({method: encoder}, {method: record})."""
+    """Trains those of (a), (b) and (c) named in ``args.methods`` for ``steps`` steps
+    each; returns ({method: encoder}, {method: record})."""
     import keras
 
     from keras_semppl.encoders.small_convnet import small_convnet
@@ -176,9 +197,13 @@ def train_methods(args, images, labels, dataset, view_fn, queue_size, steps, wid
 
     results, encoders = {}, {}
     for name, sempos in (("semppl", True), ("no_semantic_positives", False)):
+        if name not in args.methods:
+            continue
         encoders[name], history, seconds = train_semppl(name, sempos)
         results[name] = {"train_seconds": round(seconds, 1), "history": {
             k: [float(v) for v in vals] for k, vals in history.items()}}
+    if "supervised" not in args.methods:
+        return encoders, results
     t = time.time()
     baseline = train_supervised_baseline(
         small_convnet((32, 32, 3), widths=widths, name="supervised_convnet"), images, labels,
@@ -211,7 +236,7 @@ def evaluate_methods(args, data, images, labels, truth, encoders, results, model
     def accuracy(classifier, x, y):
         return float(np.mean(np.argmax(classifier.predict(x, batch_size=256, verbose=0), 1) == y))
 
-    for name in METHODS:
+    for name in args.methods:
         report = evaluate_encoder(encoders[name], images, labels, data.val_images,
                                   data.val_labels, 10, protocols="knn,linear",
                                   linear_kwargs={"epochs": args.linear_epochs}, dataset="cifar10")
@@ -244,12 +269,16 @@ def reuse_encoders(args, models_dir, labels):
     import keras_semppl  # noqa: F401  (registers the package's classes for loading)
 
     record_path = models_dir.with_suffix(".json")
-    paths = [models_dir / f"{m}_encoder.keras" for m in METHODS]
+    paths = [models_dir / f"{m}_encoder.keras" for m in args.methods]
     missing = [str(p) for p in [record_path] + paths if not p.is_file()]
     if missing:
         raise SystemExit(f"--reuse-encoders: not found: {', '.join(missing)}")
     record = json.loads(record_path.read_text())
     old = record["meta"]
+    absent = [m for m in args.methods if m not in record["results"]]
+    if absent:
+        raise SystemExit(f"--reuse-encoders: {record_path} has no results for "
+                         f"{', '.join(absent)}; choose them out with --methods.")
     for key in ("labels_per_class", "seed", "max_train", "precision"):
         if key in old and old[key] != getattr(args, key):
             raise SystemExit(f"--reuse-encoders: {record_path} was trained with --"
@@ -259,8 +288,8 @@ def reuse_encoders(args, models_dir, labels):
                          f"{old['train_images']} training images; this split has "
                          f"{int((labels >= 0).sum())} of {len(labels)}.")
     results = {m: {k: v for k, v in record["results"][m].items()
-                   if k in ("train_seconds", "history")} for m in METHODS}
-    encoders = {m: keras.saving.load_model(p) for m, p in zip(METHODS, paths)}
+                   if k in ("train_seconds", "history")} for m in args.methods}
+    encoders = {m: keras.saving.load_model(p) for m, p in zip(args.methods, paths)}
     return encoders, results, old
 
 
@@ -281,7 +310,7 @@ def train(args):
     if args.reuse_encoders:
         encoders, results, old = reuse_encoders(args, models_dir, labels)
         meta = dict(old, protocols_command=command, labels_per_class=args.labels_per_class,
-                    max_train=args.max_train)
+                    max_train=args.max_train, methods=list(args.methods))
         evaluate_methods(args, data, images, labels, truth, encoders, results, models_dir)
         meta.update(finetune_epochs=args.finetune_epochs, finetune_lr=args.finetune_lr,
                     linear_epochs=args.linear_epochs,
@@ -310,9 +339,11 @@ def train(args):
             "learning_rate": args.learning_rate, "finetune_epochs": args.finetune_epochs,
             "finetune_lr": args.finetune_lr, "linear_epochs": args.linear_epochs,
             "class_names": list(getattr(data, "class_names", ()) or ()), "seed": args.seed,
+            "methods": list(args.methods),
             "semppl_defaults": {k: inspect.signature(SemPPL).parameters[k].default for k in (
                 "c", "alpha", "lambda_invariance", "knn_k", "num_negatives",
-                "num_semantic_positives", "temperature", "pseudo_label_query")},
+                "num_semantic_positives", "temperature", "pseudo_label_query",
+                "semantic_trust")},
             "total_seconds": round(time.time() - start_all, 1),
             "load_average": os.getloadavg(), "command": command}
     write_report(models_dir, meta, results)
@@ -320,8 +351,8 @@ def train(args):
 
 
 def write_report(out, meta, results):
+    """OUT.json and OUT.md for the methods in ``results`` (in METHODS' order)."""
     out.with_suffix(".json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
-    hist = results["semppl"]["history"]
     lines = [f"# CIFAR-10 quality benchmark ({meta['backend']}, {meta['precision']})", "",
              f"{meta['train_images']} training images ({meta['labelled']} labelled), "
              f"{meta['validation']} held out; {meta['encoder']}, {meta['epochs']} epochs "
@@ -330,7 +361,7 @@ def write_report(out, meta, results):
              f"{meta['seed']}.", "",
              "| method | k-NN | linear probe | **fine-tuned** (recipe) | LP-FT | random head "
              "| train s |", "|---|---|---|---|---|---|---|"]
-    for name in METHODS:
+    for name in (m for m in METHODS if m in results):
         r = results[name]
         lines.append(f"| {name} | {r['knn']:.3f} | {r['linear']:.3f} | **{r['finetune']:.3f}** "
                      f"({r['finetune_recipe']}) | {r['finetune_lpft']:.3f} "
@@ -342,13 +373,24 @@ def write_report(out, meta, results):
     def per_epoch(label, values):
         return f"- {label}: " + ", ".join(f"{v:.3f}" for v in values)
 
-    lines += ["", "Per epoch, SemPPL (on unlabelled training images, hidden labels):", "",
-              per_epoch("pseudo-label accuracy", hist["pseudo_label_accuracy"]),
-              per_epoch("semantic-positive precision", hist["semantic_positive_precision"]),
-              per_epoch("online probe accuracy", hist["probe_accuracy"]),
-              per_epoch("online probe accuracy without semantic positives",
-                        results["no_semantic_positives"]["history"]["probe_accuracy"]),
-              "", f"Total {meta['total_seconds'] / 60:.1f} min; load average at the end "
+    hist = results.get("semppl", {}).get("history")
+    if hist:
+        trust = meta.get("semppl_defaults", {}).get("semantic_trust")
+        lines += ["", "Per epoch, SemPPL" + (f" (semantic_trust={trust!r})" if trust else "")
+                  + " (on unlabelled training images, hidden labels):", "",
+                  per_epoch("pseudo-label accuracy", hist["pseudo_label_accuracy"]),
+                  per_epoch("semantic-positive precision", hist["semantic_positive_precision"]),
+                  per_epoch("online probe accuracy", hist["probe_accuracy"])]
+        if "semantic_trust" in hist:
+            lines.append(per_epoch("semantic_trust (kappa, from the labelled leave-one-out vote)",
+                                   hist["semantic_trust"]))
+    ablation = results.get("no_semantic_positives", {}).get("history")
+    if ablation:
+        if not hist:
+            lines += [""]
+        lines.append(per_epoch("online probe accuracy without semantic positives",
+                               ablation["probe_accuracy"]))
+    lines += ["", f"Total {meta['total_seconds'] / 60:.1f} min; load average at the end "
               f"{tuple(round(x, 2) for x in meta['load_average'])}.",
               f"Command: `{meta['command']}`"]
     if "protocols_command" in meta:
@@ -361,7 +403,7 @@ def write_report(out, meta, results):
 def score(args):
     """Scores the saved files of ``args.out`` on ``args.score``; prints a table."""
     models_dir = pathlib.Path(args.out)
-    missing = [str(models_dir / f"{m}_{kind}.keras") for m in METHODS
+    missing = [str(models_dir / f"{m}_{kind}.keras") for m in args.methods
                for kind in ("encoder", "finetuned") if not (models_dir / f"{m}_{kind}.keras").is_file()]
     if missing:
         raise SystemExit(f"--out: saved models not found: {', '.join(missing)}")
@@ -384,7 +426,7 @@ def score(args):
     print(f"{folder}: {len(data.images)} images; k-NN and probe fitted on {int(known.sum())}, "
           f"scored on {len(rest_truth)}; fine-tuned classifiers scored on all.")
     lines = ["| method | k-NN | linear probe | fine-tuned (all images) |", "|---|---|---|---|"]
-    for name in METHODS:
+    for name in args.methods:
         encoder = keras.saving.load_model(models_dir / f"{name}_encoder.keras")
         classifier = keras.saving.load_model(models_dir / f"{name}_finetuned.keras")
         report = evaluate_encoder(encoder, data.images, data.labels, rest_images, rest_truth, 10,

@@ -79,6 +79,12 @@ def test_trains_saves_and_scores_on_another_folder(tmp_path):
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| s") or
             line.startswith("| n")]
     assert len(rows) == 3, proc.stdout
+    proc = _run(["--score", str(other), "--out", str(out), "--score-labels-per-class", "2",
+                 "--methods", "supervised"], tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| s") or
+            line.startswith("| n")]
+    assert [r.split(" |")[0] for r in rows] == ["| supervised"], proc.stdout
     wrong = generate_cifar_like(tmp_path / "wrong", ("cat", "dog"), 2)
     proc = _run(["--score", str(wrong), "--out", str(out)], tmp_path)
     assert proc.returncode != 0 and "must hold one folder per CIFAR-10 class" in proc.stderr
@@ -106,6 +112,59 @@ def test_default_queue_size():
     assert default_queue_size(10, 8, 32) == 32
     assert public_arguments(["--archive", "a.tgz", "--epochs", "2", "--archive=b"]) == [
         "--epochs", "2"]
+
+
+def _script():
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    try:
+        import cifar10_quality
+    finally:
+        sys.path.pop(0)
+    return cifar10_quality
+
+
+@pytest.mark.backend_free
+def test_methods_option_parses_a_subset_and_names_unknown_methods(capsys):
+    script = _script()
+    parse = script.parse_args
+    assert parse(["--archive", "a.tgz"]).methods == script.METHODS
+    assert parse(["--archive", "a.tgz", "--methods", "supervised, semppl"]).methods == (
+        "semppl", "supervised")
+    assert parse(["--archive", "a.tgz", "--methods", "semppl"]).methods == ("semppl",)
+    for bad, said in (("semppl,byol,sup", "unknown method(s) byol, sup"), (",", "at least one")):
+        with pytest.raises(SystemExit) as e:
+            parse(["--archive", "a.tgz", "--methods", bad])
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and "--methods" in err and said in err, err
+        assert "no_semantic_positives" in err  # the choices are named
+
+
+@pytest.mark.backend_free
+def test_report_with_a_subset_of_methods(tmp_path):
+    script = _script()
+    meta = {"backend": "tensorflow", "precision": "bf16", "train_images": 180, "labelled": 40,
+            "validation": 20, "encoder": "small_convnet(4, 8, 8)", "epochs": 2, "steps": 10,
+            "batch_size": 32, "labelled_per_batch": 8, "queue_size": 40, "seed": 0,
+            "semppl_defaults": {"semantic_trust": "estimated"}, "total_seconds": 60.0,
+            "load_average": (1.0, 1.0, 1.0), "command": "python benchmarks/cifar10_quality.py"}
+    scores = {"knn": 0.3, "linear": 0.4, "finetune": 0.5, "finetune_recipe": "lpft",
+              "finetune_lpft": 0.5, "finetune_random_head": 0.2, "train_seconds": 9.0}
+    history = {"pseudo_label_accuracy": [0.1, 0.2], "semantic_positive_precision": [0.1, 0.2],
+               "probe_accuracy": [0.15, 0.25], "semantic_trust": [0.05, 0.125]}
+    script.write_report(tmp_path / "semppl_only", meta,
+                        {"semppl": dict(scores, history=history)})
+    text = (tmp_path / "semppl_only.md").read_text()
+    assert "| semppl | 0.300 |" in text and "| supervised" not in text
+    assert "semantic_trust='estimated'" in text and "0.050, 0.125" in text
+    assert "without semantic positives" not in text
+    script.write_report(tmp_path / "no_semppl", meta, {
+        "supervised": dict(scores),
+        "no_semantic_positives": dict(scores, history={"probe_accuracy": [0.5, 0.75]})})
+    text = (tmp_path / "no_semppl.md").read_text()
+    assert [line.split(" |")[0] for line in text.splitlines() if line.startswith("| ")
+            and "---" not in line][1:] == ["| no_semantic_positives", "| supervised"]
+    assert "online probe accuracy without semantic positives: 0.500, 0.750" in text
+    assert "pseudo-label accuracy" not in text
 
 
 @pytest.mark.backend_free
