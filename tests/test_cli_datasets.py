@@ -45,7 +45,7 @@ def test_folder_dataset_trains_and_reports_both(cifar_folder, tmp_path, capsys):
     for method in ("SemPPL", "supervised"):
         for value in report["accuracy"][method].values():
             assert value in {0.0, 0.25, 0.5, 0.75, 1.0}
-    assert "SemPPL" in out and "supervised baseline" in out and "4 images" in out
+    assert "SemPPL" in out and "supervised baseline" in out and "4 test images" in out
     assert out_file.is_file()
 
 
