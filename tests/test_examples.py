@@ -102,6 +102,10 @@ def test_image_folder_example_runs_tiny(tmp_path):
 
 @pytest.mark.integration
 @pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("KERAS_BACKEND", "jax") == "jax",
+                    reason="CI time: compiling the dry run's ResNet-50 step takes about a "
+                           "minute on XLA:CPU; it runs in the tensorflow and torch passes, and "
+                           "JAX's DataParallel training is tested by test_distributed_jax.py")
 def test_imagenet_example_dry_run(tmp_path):
     env = dict(os.environ, KERAS_BACKEND=_backend(), SEMPPL_IMAGENET_DRY_RUN="1",
                SEMPPL_OUTPUT_DIR=str(tmp_path / "output"), TF_CPP_MIN_LOG_LEVEL="2")
