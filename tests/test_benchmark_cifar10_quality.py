@@ -9,6 +9,7 @@ import tarfile
 import pytest
 
 from tests.cifar_slice import generate_cifar_like
+from tests.saved_state import benchmark_module
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "benchmarks", "cifar10_quality.py")
@@ -109,12 +110,7 @@ def test_default_queue_size():
 
 
 def _script():
-    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-    try:
-        import cifar10_quality
-    finally:
-        sys.path.pop(0)
-    return cifar10_quality
+    return benchmark_module("cifar10_quality")
 
 
 @pytest.mark.backend_free

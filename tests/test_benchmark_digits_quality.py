@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 
+from tests.saved_state import benchmark_module
 from tests.toy_data import TINY_TRAIN_ARGS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -15,12 +16,7 @@ TINY = TINY_TRAIN_ARGS + ["--steps-per-epoch", "2"]
 
 
 def _harness():
-    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-    try:
-        import digits_quality
-    finally:
-        sys.path.pop(0)
-    return digits_quality
+    return benchmark_module("digits_quality")
 
 
 @pytest.mark.backend_free  # the harness runs the CLI in subprocesses: once is enough

@@ -20,6 +20,8 @@ import time
 import numpy as np
 import pytest
 
+from tests.saved_state import saved_state
+
 from keras_semppl.distribute.launch import JobFailed
 from keras_semppl.distribute.launch import launch
 
@@ -41,21 +43,6 @@ def _env(devices=None):
     if devices:
         env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
     return env
-
-
-def _state(path):
-    import keras
-    from keras import ops
-
-    import keras_semppl  # noqa: F401  (registers the model's classes)
-
-    model = keras.models.load_model(path)
-    # Seed-generator states are excluded: their names are numbered per process.
-    state = {v.path: np.array(ops.convert_to_numpy(v.value)) for v in model.variables
-             if "seed_generator" not in v.path}
-    state.update({"optimizer/" + v.path: np.array(ops.convert_to_numpy(v.value))
-                  for v in model.optimizer.variables})
-    return state
 
 
 @pytest.mark.backend("jax", reason="a JAX multi-process job (in its own jax subprocesses)")
@@ -103,7 +90,7 @@ def test_two_processes_resume_and_equal_one_process(tmp_path):
     assert sorted(os.listdir(out)) == ["job.history.json", "job.keras", "plots", "report.json"]
     assert json.loads((out / "report.json").read_text())["saved"] == str(out / "job.keras")
 
-    a, b = _state(tmp_path / "single.keras"), _state(out / "job.keras")
+    a, b = saved_state(tmp_path / "single.keras"), saved_state(out / "job.keras")
     assert a.keys() == b.keys(), sorted(set(a) ^ set(b))
     worst = {}
     for path in a:

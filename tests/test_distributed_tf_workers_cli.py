@@ -32,6 +32,8 @@ import time
 import numpy as np
 import pytest
 
+from tests.saved_state import saved_state
+
 from keras_semppl.distribute.launch import JobFailed
 from keras_semppl.distribute.launch import free_port
 from keras_semppl.distribute.launch import launch
@@ -52,20 +54,6 @@ def _env(**extra):
                TF_CPP_MIN_LOG_LEVEL="2")
     env.pop("TF_CONFIG", None)
     return dict(env, **extra)
-
-
-def _state(path):
-    import keras
-    from keras import ops
-
-    import keras_semppl  # noqa: F401  (registers the model's classes)
-
-    model = keras.models.load_model(path)
-    state = {v.path: np.array(ops.convert_to_numpy(v.value)) for v in model.variables
-             if "seed_generator" not in v.path}
-    state.update({"optimizer/" + v.path: np.array(ops.convert_to_numpy(v.value))
-                  for v in model.optimizer.variables})
-    return state
 
 
 def _temporary_folder(path):
@@ -163,7 +151,7 @@ def test_killed_worker_fails_and_the_rerun_resumes_equal_to_one_process(tmp_path
     single_out, _ = single.communicate(timeout=300)
     assert single.returncode == 0, single_out[-3000:]
     assert "distribution: single device" in single_out
-    a, b = _state(tmp_path / "single.keras"), _state(out / "job.keras")
+    a, b = saved_state(tmp_path / "single.keras"), saved_state(out / "job.keras")
     assert a.keys() == b.keys(), sorted(set(a) ^ set(b))
     worst = {}
     for path in a:
