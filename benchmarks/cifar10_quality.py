@@ -10,14 +10,17 @@ trains
   (a) SemPPL,
   (b) the same without semantic positives (``semantic_positives=False``: the
       paper's main ablation),
-  (c) a supervised baseline on the labelled images only, with the same
-      augmentation and number of optimizer steps,
+  (c) a supervised baseline on the labelled images only, with its own recipe
+      (``--supervised-*``; by default SemPPL's views, learning rate and number
+      of optimizer steps; ``--tune-supervised`` chooses one by cross-validation),
 
 and reports k-NN, linear-probe and fine-tuned accuracy of each encoder on the
 held-out images, with SemPPL's pseudo-label accuracy per epoch. Fine-tuning
-is run twice, LP-FT (the head starts as the linear probe) and with a random
-head; the headline takes, per method, the recipe that scores higher on
-unlabelled training images (hidden labels), never on the held-out ones.
+is run with two recipes, LP-FT (the head starts as the linear probe) and with
+a random head, each over ``--finetune-seeds`` seeds (default 3); the headline
+takes, per method, the recipe whose mean over those seeds scores higher on
+unlabelled training images (hidden labels), never on the held-out ones, and
+reports its mean and standard deviation over the seeds.
 Writes ``OUT.json`` / ``OUT.md`` and, per method, ``OUT/<method>_encoder.keras``
 and ``OUT/<method>_finetuned.keras`` (encoder + linear head, the chosen recipe).
 
@@ -30,7 +33,20 @@ all three), e.g. ``--methods semppl`` to re-run SemPPL alone against an
 earlier run's other rows.
 
 ``--reuse-encoders`` skips training and recomputes every protocol for the
-encoders an earlier run saved under ``--out`` (same split and seed).
+encoders an earlier run saved under ``--out`` (same split and seed). A run
+with ``--methods`` keeps the other methods' rows of an earlier ``OUT.json``
+of the same split, seed, epochs and precision (marked in the report).
+
+Choosing the supervised recipe (``--tune-supervised``): stratified k-fold
+cross-validation (``--folds``, default 3) over the labelled images of
+``--seed``'s split only, among 12 recipes: learning rate {1e-3, 5e-3} x
+passes over the labelled images {50, 200} x augmentation {off, random
+crop + flip, SemPPL's first view}. Writes ``OUT.json`` / ``OUT.md`` and prints
+the ``--supervised-*`` flags of the chosen recipe. Run it on a selection
+seed whose results are not reported:
+
+    KERAS_BACKEND=tensorflow python benchmarks/cifar10_quality.py --tune-supervised \
+        --seed 10 --out benchmarks/results/cifar10_supervised_recipe
 
 Scoring only (``--score FOLDER``): loads the saved files of ``--out`` and
 scores them on another ``FOLDER/<class>/<image>`` tree whose class folders
@@ -56,6 +72,9 @@ import time
 HERE = pathlib.Path(__file__).resolve().parent
 METHODS = ("semppl", "no_semantic_positives", "supervised")
 PROTOCOLS = ("knn", "linear", "finetune", "finetune_lpft", "finetune_random_head")
+AUGMENTS = ("off", "crop_flip", "byol")
+SUPERVISED_GRID = [dict(learning_rate=lr, passes=passes, augment=augment)
+                   for lr in (1e-3, 5e-3) for passes in (50.0, 200.0) for augment in AUGMENTS]
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
                    "ship", "truck")
 
@@ -84,6 +103,24 @@ def parse_args(argv=None):
     p.add_argument("--finetune-lr", type=float, default=0.05,
                    help="base learning rate (x batch / 256) of LP-FT fine-tuning (the head "
                         "starts as the linear probe); the random-head recipe keeps 0.2.")
+    p.add_argument("--finetune-seeds", type=int, default=3,
+                   help="fine-tuning runs per recipe and encoder, with different seeds; the "
+                        "headline is their mean (default 3).")
+    p.add_argument("--supervised-lr", type=float, default=None,
+                   help="supervised baseline: peak learning rate (default --learning-rate).")
+    p.add_argument("--supervised-weight-decay", type=float, default=1e-4,
+                   help="supervised baseline: AdamW weight decay (default 1e-4).")
+    p.add_argument("--supervised-passes", type=float, default=None,
+                   help="supervised baseline: passes over the labelled images (default: as "
+                        "many optimizer steps as SemPPL takes).")
+    p.add_argument("--supervised-augment", choices=AUGMENTS, default="byol",
+                   help="supervised baseline: off, random crop + flip, or SemPPL's first "
+                        "view (default byol).")
+    p.add_argument("--tune-supervised", action="store_true",
+                   help="only choose the supervised recipe by cross-validation on the "
+                        "labelled images of --seed's split.")
+    p.add_argument("--folds", type=int, default=3,
+                   help="with --tune-supervised: cross-validation folds (default 3).")
     p.add_argument("--reuse-encoders", action="store_true",
                    help="skip training: recompute every protocol for the encoders saved by an "
                         "earlier run with the same --out, split and seed.")
@@ -101,9 +138,18 @@ def parse_args(argv=None):
     args.methods = parse_methods(p, args.methods)
     if args.score is None and not args.archive:
         p.error("--archive: give the CIFAR-10 training tar.gz (or set $SEMPPL_CIFAR_TAR).")
-    for name in ("labels_per_class", "epochs", "batch_size", "labelled_per_batch"):
+    for name in ("labels_per_class", "epochs", "batch_size", "labelled_per_batch",
+                 "finetune_seeds"):
         if getattr(args, name) <= 0:
             p.error(f"--{name.replace('_', '-')} must be positive; got {getattr(args, name)}.")
+    for name in ("supervised_lr", "supervised_passes"):
+        value = getattr(args, name)
+        if value is not None and not value > 0:
+            p.error(f"--{name.replace('_', '-')} must be positive; got {value}.")
+    if args.supervised_weight_decay < 0:
+        p.error(f"--supervised-weight-decay must be >= 0; got {args.supervised_weight_decay}.")
+    if args.folds < 2:
+        p.error(f"--folds must be at least 2; got {args.folds}.")
     return args
 
 
@@ -174,12 +220,11 @@ def load_split(args):
 
 
 def train_methods(args, images, labels, dataset, view_fn, queue_size, steps, widths):
-    """Trains those of (a), (b) and (c) named in ``args.methods`` for ``steps`` steps
-    each; returns ({method: encoder}, {method: record})."""
+    """Trains those of (a), (b) and (c) named in ``args.methods`` (SemPPL and the
+    ablation for ``steps`` steps); returns ({method: encoder}, {method: record})."""
     import keras
 
     from keras_semppl.encoders.small_convnet import small_convnet
-    from keras_semppl.evaluation.supervised_baseline import train_supervised_baseline
     from keras_semppl.models import SemPPL
     from keras_semppl.schedules.warmup_cosine import WarmupCosineDecay
 
@@ -205,13 +250,116 @@ def train_methods(args, images, labels, dataset, view_fn, queue_size, steps, wid
     if "supervised" not in args.methods:
         return encoders, results
     t = time.time()
-    baseline = train_supervised_baseline(
-        small_convnet((32, 32, 3), widths=widths, name="supervised_convnet"), images, labels,
-        10, view_fn, steps=steps, batch_size=args.labelled_per_batch,
-        learning_rate=args.learning_rate, seed=args.seed)
-    results["supervised"] = {"train_seconds": round(time.time() - t, 1)}
+    recipe = supervised_recipe(args)
+    baseline = train_supervised(args, recipe, images, labels, view_fn, widths, steps)
+    results["supervised"] = {"train_seconds": round(time.time() - t, 1), "recipe": recipe}
     encoders["supervised"] = baseline.layers[1]
     return encoders, results
+
+
+def supervised_recipe(args):
+    """The supervised baseline's recipe from the ``--supervised-*`` flags."""
+    return {"learning_rate": args.supervised_lr or args.learning_rate,
+            "weight_decay": args.supervised_weight_decay,
+            "passes": args.supervised_passes, "augment": args.supervised_augment}
+
+
+def crop_flip_view(pad=4, seed=0):
+    """A ``view_fn`` giving one random-crop + flip view of an (H, W, C) image
+    (He et al. 2016, Sec. 4.2), for `train_supervised_baseline`."""
+    import tensorflow as tf
+
+    def view(image, index):
+        del index
+        padded = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]])
+        cropped = tf.image.random_crop(padded, tf.shape(image), seed=seed)
+        return [tf.image.random_flip_left_right(cropped, seed=seed + 1)], []
+
+    return view
+
+
+def train_supervised(args, recipe, images, labels, view_fn, widths, default_steps):
+    """The supervised baseline trained with ``recipe`` on the labelled ``images``
+    (labels -1: unused). Passes None: ``default_steps`` optimizer steps."""
+    from keras_semppl.encoders.small_convnet import small_convnet
+    from keras_semppl.evaluation.supervised_baseline import SupervisedRecipe
+    from keras_semppl.evaluation.supervised_baseline import train_supervised_baseline
+
+    batch = args.labelled_per_batch
+    steps = default_steps if recipe["passes"] is None else SupervisedRecipe(
+        recipe["learning_rate"], recipe["weight_decay"], recipe["passes"]).steps(
+        int((labels >= 0).sum()), batch)
+    views = {"off": view_fn, "byol": view_fn, "crop_flip": crop_flip_view(seed=args.seed)}
+    return train_supervised_baseline(
+        small_convnet((32, 32, 3), widths=widths, name="supervised_convnet"), images, labels,
+        10, views[recipe["augment"]], steps=steps, batch_size=batch,
+        learning_rate=recipe["learning_rate"], weight_decay=recipe["weight_decay"],
+        augment=recipe["augment"] != "off", seed=args.seed)
+
+
+def tune_supervised(args):
+    """Chooses the supervised recipe among SUPERVISED_GRID by stratified k-fold
+    cross-validation over the labelled images of ``args.seed``'s split; writes
+    OUT.json / OUT.md. No unlabelled or held-out image takes part."""
+    import keras
+    import numpy as np
+    from sklearn.model_selection import StratifiedKFold
+
+    from keras_semppl.augment import byol_view_configs, make_view_fn
+
+    start_all = time.time()
+    set_precision(args.precision)
+    keras.utils.set_random_seed(args.seed)
+    _, images, labels, _ = load_split(args)
+    labelled = np.flatnonzero(labels >= 0)
+    x, y = images[labelled], labels[labelled]
+    widths = tuple(int(w) for w in args.widths.split(","))
+    view_fn = make_view_fn(byol_view_configs(num_large=2, large_size=32), seed=args.seed)
+    folds = list(StratifiedKFold(args.folds, shuffle=True, random_state=args.seed).split(x, y))
+    rows = []
+    for recipe in SUPERVISED_GRID:
+        recipe = dict(recipe, weight_decay=args.supervised_weight_decay)
+        t, scores = time.time(), []
+        for train, test in folds:
+            fold_labels = np.full(len(y), -1, np.int32)
+            fold_labels[train] = y[train]
+            classifier = train_supervised(args, recipe, x, fold_labels, view_fn, widths, None)
+            logits = classifier.predict(x[test], batch_size=256, verbose=0)
+            scores.append(float(np.mean(np.argmax(logits, 1) == y[test])))
+        rows.append(dict(recipe, cv_accuracy=float(np.mean(scores)), folds=scores,
+                         seconds=round(time.time() - t, 1)))
+        print(json.dumps(rows[-1]), flush=True)
+    best = choose_recipe(rows)
+    chosen = {k: rows[best][k] for k in ("learning_rate", "weight_decay", "passes", "augment")}
+    flags = (f"--supervised-lr {chosen['learning_rate']:g} --supervised-weight-decay "
+             f"{chosen['weight_decay']:g} --supervised-passes {chosen['passes']:g} "
+             f"--supervised-augment {chosen['augment']}")
+    command = ("KERAS_BACKEND=" + keras.backend.backend() + " python benchmarks/cifar10_quality.py "
+               + " ".join(public_arguments(sys.argv[1:] if args.argv is None else args.argv)))
+    lines = [f"Command: `{command}`", "",
+             f"Selection seed {args.seed}: {len(y)} labelled training images, {args.folds}-fold "
+             "stratified cross-validation over them; no unlabelled or held-out image is seen.",
+             "", "| learning rate | passes | augment | CV accuracy | s |", "|---|---|---|---|---|"]
+    for i, row in enumerate(rows):
+        mark = " **(chosen)**" if i == best else ""
+        lines.append(f"| {row['learning_rate']:g} | {row['passes']:g} | {row['augment']} | "
+                     f"{row['cv_accuracy']:.3f}{mark} | {row['seconds']:.0f} |")
+    lines += ["", f"Chosen flags: `{flags}`", "",
+              f"Total {(time.time() - start_all) / 60:.1f} min; load average at the end "
+              f"{tuple(round(v, 2) for v in os.getloadavg())}."]
+    out = pathlib.Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(
+        {"command": command, "seed": args.seed, "folds": args.folds, "chosen": chosen,
+         "flags": flags, "rows": rows}, indent=1))
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+def choose_recipe(rows):
+    """Index of the row with the highest ``cv_accuracy``; ties go to the earlier row."""
+    return max(range(len(rows)), key=lambda i: (rows[i]["cv_accuracy"], -i))
 
 
 def evaluate_methods(args, data, images, labels, truth, encoders, results, models_dir):
@@ -219,10 +367,12 @@ def evaluate_methods(args, data, images, labels, truth, encoders, results, model
 
     k-NN and the linear probe on frozen features; fine-tuning with two recipes,
     LP-FT (the head starts as the linear probe, ``--finetune-lr``) and a random
-    head (base lr 0.2). The headline "finetune" is, per method, the recipe that
-    scores higher on a selection set of up to 5,000 *unlabelled training*
-    images (their hidden labels), so no choice looks at the held-out images.
-    Saves each encoder and its chosen fine-tuned classifier.
+    head (base lr 0.2), each over ``--finetune-seeds`` seeds. The headline
+    "finetune" is, per method, the recipe whose mean over the seeds scores
+    higher on a selection set of up to 5,000 *unlabelled training* images
+    (their hidden labels), so no choice looks at the held-out images; it is
+    that recipe's mean held-out accuracy over the seeds. Saves each encoder
+    and the chosen recipe's classifier of the first seed.
     """
     import numpy as np
 
@@ -240,25 +390,60 @@ def evaluate_methods(args, data, images, labels, truth, encoders, results, model
         report = evaluate_encoder(encoders[name], images, labels, data.val_images,
                                   data.val_labels, 10, protocols="knn,linear",
                                   linear_kwargs={"epochs": args.linear_epochs}, dataset="cifar10")
-        recipes = {}
+        runs, first = {}, {}
         for recipe, head_init, base_lr in (("lpft", "linear_probe", args.finetune_lr),
                                            ("random_head", "random", 0.2)):
-            classifier = finetune_classifier(
-                encoders[name], images[labels >= 0], labels[labels >= 0], 10,
-                epochs=args.finetune_epochs, batch_size=64, base_lr=base_lr, seed=args.seed,
-                augment=random_crop_flip(pad=4, seed=args.seed), head_init=head_init)
-            recipes[recipe] = (classifier, accuracy(classifier, images[select], truth[select]),
-                               accuracy(classifier, data.val_images, data.val_labels))
-        chosen = max(recipes, key=lambda r: recipes[r][1])
-        results[name].update(
-            knn=report["knn"].top1, linear=report["linear"].top1,
-            finetune=recipes[chosen][2], finetune_recipe=chosen,
-            finetune_lpft=recipes["lpft"][2], finetune_random_head=recipes["random_head"][2],
-            finetune_selection={r: v[1] for r, v in recipes.items()})
+            runs[recipe] = []
+            for seed in finetune_seeds(args.seed, args.finetune_seeds):
+                classifier = finetune_classifier(
+                    encoders[name], images[labels >= 0], labels[labels >= 0], 10,
+                    epochs=args.finetune_epochs, batch_size=64, base_lr=base_lr, seed=seed,
+                    augment=random_crop_flip(pad=4, seed=seed), head_init=head_init)
+                runs[recipe].append((accuracy(classifier, images[select], truth[select]),
+                                     accuracy(classifier, data.val_images, data.val_labels)))
+                first.setdefault(recipe, classifier)
+        results[name].update(knn=report["knn"].top1, linear=report["linear"].top1,
+                             **summarise_finetuning(runs))
         if not args.reuse_encoders:
             encoders[name].save(models_dir / f"{name}_encoder.keras")
-        recipes[chosen][0].save(models_dir / f"{name}_finetuned.keras")
-        print(name, {p: round(results[name][p], 4) for p in PROTOCOLS}, chosen, flush=True)
+        first[results[name]["finetune_recipe"]].save(models_dir / f"{name}_finetuned.keras")
+        print(name, {p: round(results[name][p], 4) for p in PROTOCOLS},
+              results[name]["finetune_recipe"], flush=True)
+
+
+def finetune_seeds(seed, count):
+    """The fine-tuning seeds of a run with ``seed``: ``seed`` first (as before the
+    option existed), then ``seed + 1000``, ``seed + 2000``, ..."""
+    return [seed + 1000 * i for i in range(count)]
+
+
+def summarise_finetuning(runs):
+    """The fine-tuning entries of a method's record.
+
+    Args:
+        runs: {recipe: [(selection accuracy, held-out accuracy), ...]}, one pair
+            per fine-tuning seed, for the recipes "lpft" and "random_head".
+
+    Returns:
+        dict: finetune (the chosen recipe's mean held-out accuracy), finetune_std
+        (its sample standard deviation over seeds, 0 for one seed),
+        finetune_per_seed, finetune_recipe (the recipe with the higher mean
+        selection accuracy; ties go to LP-FT), finetune_lpft and
+        finetune_random_head (each recipe's mean held-out accuracy),
+        finetune_selection ({recipe: mean selection accuracy}).
+    """
+    import numpy as np
+
+    selection = {r: float(np.mean([s for s, _ in v])) for r, v in runs.items()}
+    held = {r: [h for _, h in v] for r, v in runs.items()}
+    chosen = max(runs, key=lambda r: (selection[r], r == "lpft"))
+    values = held[chosen]
+    return {"finetune": float(np.mean(values)),
+            "finetune_std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+            "finetune_per_seed": values, "finetune_recipe": chosen,
+            "finetune_lpft": float(np.mean(held["lpft"])),
+            "finetune_random_head": float(np.mean(held["random_head"])),
+            "finetune_selection": selection}
 
 
 def reuse_encoders(args, models_dir, labels):
@@ -288,7 +473,8 @@ def reuse_encoders(args, models_dir, labels):
                          f"{old['train_images']} training images; this split has "
                          f"{int((labels >= 0).sum())} of {len(labels)}.")
     results = {m: {k: v for k, v in record["results"][m].items()
-                   if k in ("train_seconds", "history")} for m in args.methods}
+                   if k in ("train_seconds", "history", "recipe", "command")}
+               for m in args.methods}
     encoders = {m: keras.saving.load_model(p) for m, p in zip(args.methods, paths)}
     return encoders, results, old
 
@@ -313,9 +499,11 @@ def train(args):
                     max_train=args.max_train, methods=list(args.methods))
         evaluate_methods(args, data, images, labels, truth, encoders, results, models_dir)
         meta.update(finetune_epochs=args.finetune_epochs, finetune_lr=args.finetune_lr,
-                    linear_epochs=args.linear_epochs,
+                    finetune_seeds=args.finetune_seeds, linear_epochs=args.linear_epochs,
                     protocols_seconds=round(time.time() - start_all, 1))
-        write_report(models_dir, meta, results)
+        for name in args.methods:
+            results[name]["protocols_command"] = command
+        write_report(models_dir, meta, keep_earlier_rows(models_dir, meta, results))
         return 0
     models_dir.mkdir(parents=True, exist_ok=True)
     widths = tuple(int(w) for w in args.widths.split(","))
@@ -337,7 +525,8 @@ def train(args):
             "batch_size": args.batch_size, "labelled_per_batch": args.labelled_per_batch,
             "queue_size": queue_size, "steps": steps,
             "learning_rate": args.learning_rate, "finetune_epochs": args.finetune_epochs,
-            "finetune_lr": args.finetune_lr, "linear_epochs": args.linear_epochs,
+            "finetune_lr": args.finetune_lr, "finetune_seeds": args.finetune_seeds,
+            "linear_epochs": args.linear_epochs,
             "class_names": list(getattr(data, "class_names", ()) or ()), "seed": args.seed,
             "methods": list(args.methods),
             "semppl_defaults": {k: inspect.signature(SemPPL).parameters[k].default for k in (
@@ -346,8 +535,38 @@ def train(args):
                 "semantic_trust")},
             "total_seconds": round(time.time() - start_all, 1),
             "load_average": os.getloadavg(), "command": command}
-    write_report(models_dir, meta, results)
+    for name in args.methods:
+        results[name]["command"] = command
+    write_report(models_dir, meta, keep_earlier_rows(models_dir, meta, results))
     return 0
+
+
+SAME_RUN_KEYS = ("backend", "precision", "seed", "labels_per_class", "max_train", "epochs",
+                 "steps", "batch_size", "labelled_per_batch", "queue_size", "encoder")
+
+
+def keep_earlier_rows(out, meta, results):
+    """``results`` plus the rows of methods not in it from an earlier ``OUT.json``
+    of the same run settings (SAME_RUN_KEYS), each marked ``"earlier": True``
+    and keeping the command that produced it. Rows of other settings are
+    dropped, with a printed note naming the first setting that differs."""
+    path = out.with_suffix(".json")
+    if not path.is_file():
+        return results
+    earlier = json.loads(path.read_text())
+    rest = {m: r for m, r in earlier.get("results", {}).items() if m not in results}
+    if not rest:
+        return results
+    old = earlier.get("meta", {})
+    differs = [k for k in SAME_RUN_KEYS if k in old and k in meta and old[k] != meta[k]]
+    if differs:
+        print(f"{path}: not keeping the earlier rows of {', '.join(sorted(rest))}: that run "
+              f"had {differs[0]}={old[differs[0]]!r}, this one {meta[differs[0]]!r}.")
+        return results
+    merged = dict(results)
+    for name, row in rest.items():
+        merged[name] = dict(row, earlier=True, command=row.get("command", old.get("command")))
+    return merged
 
 
 def write_report(out, meta, results):
@@ -363,12 +582,27 @@ def write_report(out, meta, results):
              "| train s |", "|---|---|---|---|---|---|---|"]
     for name in (m for m in METHODS if m in results):
         r = results[name]
-        lines.append(f"| {name} | {r['knn']:.3f} | {r['linear']:.3f} | **{r['finetune']:.3f}** "
+        spread = (f" +- {r['finetune_std']:.3f}" if len(r.get("finetune_per_seed", ())) > 1
+                  else "")
+        lines.append(f"| {name}{' (earlier run)' if r.get('earlier') else ''} | {r['knn']:.3f} "
+                     f"| {r['linear']:.3f} | **{r['finetune']:.3f}**{spread} "
                      f"({r['finetune_recipe']}) | {r['finetune_lpft']:.3f} "
                      f"| {r['finetune_random_head']:.3f} | {r['train_seconds']} |")
-    lines += ["", "Fine-tuned: per method, the recipe (LP-FT: head started as the linear probe; "
-              "or a random head) that scored higher on up to 5,000 unlabelled training images "
-              "(hidden labels); every column is accuracy on the held-out images."]
+    seeds = max(len(r.get("finetune_per_seed", [0])) for r in results.values())
+    lines += ["", f"Fine-tuned: per method, the recipe (LP-FT: head started as the linear probe; "
+              f"or a random head) whose mean over {seeds} fine-tuning seed(s) scored higher on "
+              "up to 5,000 unlabelled training images (hidden labels); its mean (+- std over "
+              "the seeds) on the held-out images. LP-FT and random head: each recipe's mean. "
+              "Every column is accuracy on the held-out images."]
+    recipe = results.get("supervised", {}).get("recipe")
+    if recipe:
+        passes = ("as many steps as SemPPL" if recipe["passes"] is None
+                  else f"{recipe['passes']:g} passes")
+        lines += ["", f"Supervised recipe: learning rate {recipe['learning_rate']:g}, weight "
+                  f"decay {recipe['weight_decay']:g}, {passes}, augmentation "
+                  f"{recipe['augment']}."]
+    for name in (m for m in METHODS if results.get(m, {}).get("earlier")):
+        lines += ["", f"{name} (earlier run): `{results[name]['command']}`"]
 
     def per_epoch(label, values):
         return f"- {label}: " + ", ".join(f"{v:.3f}" for v in values)
@@ -442,7 +676,9 @@ def score(args):
 def main(argv=None):
     args = parse_args(argv)
     args.argv = argv
-    return score(args) if args.score else train(args)
+    if args.score:
+        return score(args)
+    return tune_supervised(args) if args.tune_supervised else train(args)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "hors
            "truck")
 TINY = ["--labels-per-class", "4", "--epochs", "1", "--batch-size", "32",
         "--labelled-per-batch", "8", "--widths", "4,8,8", "--linear-epochs", "1",
-        "--finetune-epochs", "1", "--precision", "fp32"]
+        "--finetune-epochs", "1", "--finetune-seeds", "1", "--precision", "fp32",
+        "--supervised-passes", "3", "--supervised-augment", "crop_flip"]
 
 
 def _run(args, tmp_path):
@@ -53,20 +54,29 @@ def test_trains_saves_and_scores_on_another_folder(tmp_path):
         chosen = max(r["finetune_selection"], key=r["finetune_selection"].get)
         assert r["finetune_recipe"] == chosen
         assert r["finetune"] == r["finetune_lpft" if chosen == "lpft" else "finetune_random_head"]
+        assert r["finetune_per_seed"] == [pytest.approx(r["finetune"])]  # one seed
+    assert results["supervised"]["recipe"] == {"learning_rate": 2e-3, "weight_decay": 1e-4,
+                                               "passes": 3.0, "augment": "crop_flip"}
     assert len(results["semppl"]["history"]["pseudo_label_accuracy"]) == 1
     assert "| semppl |" in out.with_suffix(".md").read_text()
 
     # Protocols again from the saved encoders: no training, encoders untouched.
     encoder_bytes = (out / "semppl_encoder.keras").read_bytes()
+    # SemPPL's protocols again, two fine-tuning seeds each; the other rows are kept.
     proc = _run(["--archive", str(archive), "--out", str(out), "--reuse-encoders",
-                 "--finetune-lr", "0.1"] + TINY, tmp_path)
+                 "--finetune-lr", "0.1", "--methods", "semppl"] + TINY
+                + ["--finetune-seeds", "2"], tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "Epoch 1/1" not in proc.stdout
     again = json.loads(out.with_suffix(".json").read_text())
     assert again["meta"]["finetune_lr"] == 0.1 and "--reuse-encoders" in again["meta"][
         "protocols_command"]
-    assert again["results"]["semppl"]["history"] == results["semppl"]["history"]
-    assert all(0.0 <= again["results"]["supervised"][p] <= 1.0 for p in protocols)
+    semppl = again["results"]["semppl"]
+    assert semppl["history"] == results["semppl"]["history"] and "earlier" not in semppl
+    assert len(semppl["finetune_per_seed"]) == 2
+    assert semppl["finetune"] == pytest.approx(sum(semppl["finetune_per_seed"]) / 2)
+    assert again["results"]["supervised"] == dict(results["supervised"], earlier=True)
+    assert "supervised (earlier run)" in out.with_suffix(".md").read_text()
     assert (out / "semppl_encoder.keras").read_bytes() == encoder_bytes
     proc = _run(["--archive", str(archive), "--out", str(out), "--reuse-encoders"]
                 + TINY[:-2] + ["--precision", "bf16"], tmp_path)
@@ -187,3 +197,135 @@ def test_make_cifar10_archive_writes_the_layout_the_benchmark_reads(tmp_path):
 
     _extract(archive, tmp_path / "out", CLASSES, 3)
     assert len(list((tmp_path / "out").glob("*/*.jpg"))) == 30
+
+
+@pytest.mark.backend_free
+def test_finetuning_summary_averages_seeds_and_chooses_on_the_selection_images():
+    summarise = _script().summarise_finetuning
+    runs = {"lpft": [(0.50, 0.40), (0.54, 0.44), (0.52, 0.48)],
+            "random_head": [(0.60, 0.30), (0.40, 0.34), (0.50, 0.29)]}
+    out = summarise(runs)
+    # Mean selection: lpft 0.52, random head 0.50 -> LP-FT, although one
+    # random-head seed scored higher on the selection images.
+    assert out["finetune_recipe"] == "lpft"
+    assert out["finetune"] == pytest.approx(0.44)
+    assert out["finetune_std"] == pytest.approx(0.04)  # sample std of 0.40, 0.44, 0.48
+    assert out["finetune_per_seed"] == [0.40, 0.44, 0.48]
+    assert out["finetune_random_head"] == pytest.approx(0.31)
+    assert out["finetune_selection"] == pytest.approx({"lpft": 0.52, "random_head": 0.50})
+    tie = summarise({"lpft": [(0.5, 0.1)], "random_head": [(0.5, 0.9)]})
+    assert tie["finetune_recipe"] == "lpft" and tie["finetune_std"] == 0.0
+    assert _script().finetune_seeds(2, 3) == [2, 1002, 2002]
+
+
+@pytest.mark.backend_free
+def test_a_run_of_some_methods_keeps_the_other_rows_of_the_same_run(tmp_path, capsys):
+    keep = _script().keep_earlier_rows
+    meta = {"seed": 0, "epochs": 7, "steps": 1617, "precision": "bf16", "command": "first"}
+    out = tmp_path / "run"
+    assert keep(out, meta, {"semppl": {"knn": 0.3}}) == {"semppl": {"knn": 0.3}}  # no file
+    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "results": {
+        "semppl": {"knn": 0.1}, "supervised": {"knn": 0.2, "command": "sup"},
+        "no_semantic_positives": {"knn": 0.25}}}))
+    merged = keep(out, dict(meta, command="second"), {"semppl": {"knn": 0.3}})
+    assert merged == {"semppl": {"knn": 0.3},  # the new row wins
+                      "supervised": {"knn": 0.2, "command": "sup", "earlier": True},
+                      "no_semantic_positives": {"knn": 0.25, "command": "first",
+                                                "earlier": True}}
+    assert keep(out, dict(meta, epochs=3), {"semppl": {"knn": 0.3}}) == {"semppl": {"knn": 0.3}}
+    said = capsys.readouterr().out
+    assert "not keeping the earlier rows of no_semantic_positives, supervised" in said
+    assert "epochs=7" in said and "this one 3" in said
+
+
+@pytest.mark.backend_free  # tf.data ops only
+def test_crop_flip_view_is_a_padded_crop_possibly_flipped():
+    import numpy as np
+
+    view = _script().crop_flip_view(pad=2, seed=3)
+    image = np.random.default_rng(0).random((6, 5, 3)).astype("float32")
+    padded = np.pad(image, ((2, 2), (2, 2), (0, 0)))
+    crops = [padded[dy:dy + 6, dx:dx + 5] for dy in range(5) for dx in range(5)]
+    candidates = [c for crop in crops for c in (crop, crop[:, ::-1])]  # left-right flips
+    seen = set()
+    for _ in range(30):
+        large, small = view(image, 0)
+        out = np.asarray(large[0])
+        assert out.shape == image.shape and small == []
+        matches = [i for i, c in enumerate(candidates) if np.array_equal(out, c)]
+        assert matches, "not a crop of the zero-padded image"
+        seen.add(matches[0])
+    assert len(seen) > 5  # random offsets and flips, not one fixed crop
+
+
+@pytest.mark.backend_free
+def test_supervised_flags_are_checked(capsys):
+    parse = _script().parse_args
+    for flags, said in ((["--supervised-lr", "0"], "--supervised-lr must be positive"),
+                        (["--supervised-passes", "-1"], "--supervised-passes must be positive"),
+                        (["--supervised-weight-decay", "-1"], "--supervised-weight-decay must"),
+                        (["--supervised-augment", "mixup"], "--supervised-augment"),
+                        (["--finetune-seeds", "0"], "--finetune-seeds must be positive"),
+                        (["--folds", "1"], "--folds must be at least 2")):
+        with pytest.raises(SystemExit):
+            parse(["--archive", "a.tgz"] + flags)
+        assert said in capsys.readouterr().err
+    args = parse(["--archive", "a.tgz"])
+    assert _script().supervised_recipe(args) == {"learning_rate": 2e-3, "weight_decay": 1e-4,
+                                                 "passes": None, "augment": "byol"}
+
+
+@pytest.mark.backend_free  # the training is a stand-in; only the folding is tested
+def test_tune_supervised_folds_only_labelled_images_and_picks_the_best_cv_score(
+        tmp_path, monkeypatch):
+    import numpy as np
+
+    script = _script()
+    train = generate_cifar_like(tmp_path / "src" / "train", CLASSES, 10)
+    archive = tmp_path / "train.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(train, arcname="train")
+    seen = []
+
+    class Oracle:  # right on the held fold only for the recipe the test calls best
+        def __init__(self, good, truth):
+            self.good, self.truth = good, truth
+
+        def predict(self, x, **kwargs):
+            labels = [self.truth[img.tobytes()] for img in x]
+            if not self.good:
+                labels = [(label + 1) % 10 for label in labels]
+            return np.eye(10)[labels]
+
+    def fake_train(args, recipe, images, labels, view_fn, widths, default_steps):
+        seen.append((recipe, images, labels))
+        truth = truths[0]
+        good = recipe["learning_rate"] == 5e-3 and recipe["augment"] == "crop_flip" and \
+            recipe["passes"] == 50.0
+        return Oracle(good, truth)
+
+    truths = []
+    real_load = script.load_split
+
+    def load(args):
+        data, images, labels, true = real_load(args)
+        truths.append({img.tobytes(): int(t) for img, t in zip(images, true)})
+        return data, images, labels, true
+
+    monkeypatch.setattr(script, "train_supervised", fake_train)
+    monkeypatch.setattr(script, "load_split", load)
+    out = tmp_path / "recipe"
+    args = script.parse_args(["--archive", str(archive), "--tune-supervised", "--seed", "10",
+                              "--labels-per-class", "4", "--folds", "2", "--out", str(out)])
+    args.argv = []
+    assert script.tune_supervised(args) == 0
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["chosen"] == {"learning_rate": 5e-3, "weight_decay": 1e-4, "passes": 50.0,
+                                "augment": "crop_flip"}
+    assert "--supervised-lr 0.005 --supervised-weight-decay 0.0001 --supervised-passes 50 " \
+           "--supervised-augment crop_flip" == record["flags"]
+    assert len(record["rows"]) == 12 and len(seen) == 24  # 12 recipes x 2 folds
+    for _, images, labels in seen:
+        assert len(images) == 40  # the labelled images only: 4 per class
+        assert (labels >= 0).sum() == 20  # half of them per fold; the held half hidden
+    assert "**(chosen)**" in out.with_suffix(".md").read_text()
