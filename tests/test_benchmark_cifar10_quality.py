@@ -316,9 +316,16 @@ def test_tune_supervised_folds_only_labelled_images_and_picks_the_best_cv_score(
     monkeypatch.setattr(script, "load_split", load)
     out = tmp_path / "recipe"
     args = script.parse_args(["--archive", str(archive), "--tune-supervised", "--seed", "10",
-                              "--labels-per-class", "4", "--folds", "2", "--out", str(out)])
+                              "--labels-per-class", "4", "--folds", "2", "--out", str(out),
+                              "--precision", "fp32"])
     args.argv = []
-    assert script.tune_supervised(args) == 0
+    import keras
+
+    policy = keras.mixed_precision.global_policy().name
+    try:
+        assert script.tune_supervised(args) == 0
+    finally:  # the script sets the process-wide policy
+        keras.mixed_precision.set_global_policy(policy)
     record = json.loads(out.with_suffix(".json").read_text())
     assert record["chosen"] == {"learning_rate": 5e-3, "weight_decay": 1e-4, "passes": 50.0,
                                 "augment": "crop_flip"}
