@@ -602,7 +602,9 @@ def write_report(out, meta, results):
                   f"decay {recipe['weight_decay']:g}, {passes}, augmentation "
                   f"{recipe['augment']}."]
     for name in (m for m in METHODS if results.get(m, {}).get("earlier")):
-        lines += ["", f"{name} (earlier run): `{results[name]['command']}`"]
+        again = results[name].get("protocols_command")
+        lines += ["", f"{name} (earlier run): `{results[name]['command']}`"
+                  + (f"; its protocols: `{again}`" if again else "")]
 
     def per_epoch(label, values):
         return f"- {label}: " + ", ".join(f"{v:.3f}" for v in values)

@@ -157,6 +157,18 @@ def test_report_with_a_subset_of_methods(tmp_path):
     assert "| semppl | 0.300 |" in text and "| supervised" not in text
     assert "semantic_trust='estimated'" in text and "0.050, 0.125" in text
     assert "without semantic positives" not in text
+    script.write_report(tmp_path / "kept", meta, {
+        "semppl": dict(scores, history=history, earlier=True, command="train it",
+                       protocols_command="score it"),
+        "supervised": dict(scores, recipe={"learning_rate": 5e-3, "weight_decay": 1e-4,
+                                           "passes": 200.0, "augment": "crop_flip"},
+                           finetune_per_seed=[0.4, 0.5, 0.6], finetune_std=0.1)})
+    text = (tmp_path / "kept.md").read_text()
+    assert "| semppl (earlier run) | 0.300 |" in text
+    assert "semppl (earlier run): `train it`; its protocols: `score it`" in text
+    assert "**0.500** +- 0.100 (lpft)" in text and "3 fine-tuning seed(s)" in text
+    assert ("Supervised recipe: learning rate 0.005, weight decay 0.0001, 200 passes, "
+            "augmentation crop_flip.") in text
     script.write_report(tmp_path / "no_semppl", meta, {
         "supervised": dict(scores),
         "no_semantic_positives": dict(scores, history={"probe_accuracy": [0.5, 0.75]})})
