@@ -69,6 +69,8 @@ import tarfile
 import tempfile
 import time
 
+from tune_supervised import choose_recipe  # benchmarks/: the digits job's recipe tuner
+
 HERE = pathlib.Path(__file__).resolve().parent
 METHODS = ("semppl", "no_semantic_positives", "supervised")
 PROTOCOLS = ("knn", "linear", "finetune", "finetune_lpft", "finetune_random_head")
@@ -356,10 +358,6 @@ def tune_supervised(args):
     print("\n".join(lines))
     return 0
 
-
-def choose_recipe(rows):
-    """Index of the row with the highest ``cv_accuracy``; ties go to the earlier row."""
-    return max(range(len(rows)), key=lambda i: (rows[i]["cv_accuracy"], -i))
 
 
 def evaluate_methods(args, data, images, labels, truth, encoders, results, models_dir):

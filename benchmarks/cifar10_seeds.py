@@ -19,11 +19,11 @@ import sys
 
 import numpy as np
 
-HERE = pathlib.Path(__file__).resolve().parent
-METHODS = ("semppl", "no_semantic_positives", "supervised")
+from cifar10_quality import METHODS, SAME_RUN_KEYS  # benchmarks/: the runs' own script
+from digits_quality import paired_difference
+
 PROTOCOLS = ("knn", "linear", "finetune")
-SAME = ("backend", "precision", "labels_per_class", "max_train", "epochs", "steps",
-        "batch_size", "labelled_per_batch", "queue_size", "encoder")
+SAME = tuple(k for k in SAME_RUN_KEYS if k != "seed")  # runs differ only in their seed
 PSEUDO_LABEL_BEFORE = 0.285  # SemPPL's final pseudo-label accuracy before the trust term
 
 
@@ -60,15 +60,6 @@ def load_runs(paths):
     return sorted(runs, key=lambda run: run[0])
 
 
-def paired(ours, theirs):
-    sys.path.insert(0, str(HERE))
-    try:
-        from digits_quality import paired_difference
-    finally:
-        sys.path.pop(0)
-    return paired_difference(ours, theirs)
-
-
 def summarise(runs):
     """The summary dict (see the module docstring) of ``load_runs``' runs."""
     table = {m: {p: [results[m][p] for _, _, results in runs] for p in PROTOCOLS}
@@ -77,7 +68,7 @@ def summarise(runs):
                      "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0,
                      "per_seed": [float(x) for x in v]} for p, v in table[m].items()}
              for m in METHODS}
-    gaps = {other: {p: dict(paired(table["semppl"][p], table[other][p]),
+    gaps = {other: {p: dict(paired_difference(table["semppl"][p], table[other][p]),
                             per_seed=[float(a - b) for a, b in zip(table["semppl"][p],
                                                                    table[other][p])])
                     for p in PROTOCOLS} for other in METHODS[1:]}

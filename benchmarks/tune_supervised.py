@@ -49,6 +49,11 @@ def parse_args(argv=None):
     return args
 
 
+def choose_recipe(rows):
+    """Index of the row with the highest ``cv_accuracy``; ties go to the earlier row."""
+    return max(range(len(rows)), key=lambda i: (rows[i]["cv_accuracy"], -i))
+
+
 def fold_accuracy(plan, data, view_fn, size, recipe, train, test, max_steps):
     """Accuracy of ``recipe`` trained on labelled ``train`` indices, scored on ``test``."""
     from keras_semppl.cli.train_run import build_encoder
@@ -108,7 +113,7 @@ def main(argv=None):
         rows.append(dict(settings, cv_accuracy=float(np.mean(scores)), folds=scores,
                          seconds=round(time.time() - start, 1)))
         print(json.dumps(rows[-1]), flush=True)
-    best = max(range(len(rows)), key=lambda i: (rows[i]["cv_accuracy"], -i))
+    best = choose_recipe(rows)
     lines = [f"Command: `{command}`", "",
              f"Selection seed {args.seed}: {len(labelled)} labelled training digits, "
              f"{args.folds}-fold stratified cross-validation; nothing else is seen.", "",

@@ -4,8 +4,8 @@ A baseline is only as good as its tuning. Each classical baseline gets the
 same budget, `TRIALS` settings (a fixed grid per method, below), scored by
 stratified k-fold cross-validation on the **labelled training images
 only** (k = min(5, labels of the rarest class)); the setting with the most
-correct held-fold predictions, over all folds, is refitted on every label. The held-out images never
-take part in a choice. 16 trials is also about what the SemPPL defaults'
+correct held-fold predictions, over all folds, is refitted on every label.
+The held-out images never take part in a choice. 16 trials is also about what the SemPPL defaults'
 screening used (see the project's benchmark notes).
 
 LabelSpreading (Zhou et al., 2004) is transductive: in each fold the
